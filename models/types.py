@@ -1,0 +1,74 @@
+"""Core types shared by every part of DealScout (the data path in ../shared/DESIGN.md)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Protocol, runtime_checkable
+
+from pydantic import BaseModel, Field
+
+
+class Item(BaseModel):
+    """A catalogue product with a known price."""
+
+    title: str
+    category: str
+    price: float
+    text: str
+    details: dict[str, str] = Field(default_factory=dict)
+
+
+class Neighbour(BaseModel):
+    """A similar known product, used as evidence for an estimate."""
+
+    title: str
+    category: str
+    price: float
+    similarity: float
+
+
+class Estimate(BaseModel):
+    """One agent's answer to 'what is this worth?'."""
+
+    agent: str
+    value: float
+    low: float | None = None
+    high: float | None = None
+    evidence: list[Neighbour] = Field(default_factory=list)
+    members: dict[str, float] = Field(default_factory=dict)  # the ensemble's inputs
+    note: str = ""
+    latency_s: float = 0.0
+
+
+class Deal(BaseModel):
+    """A feed entry turned into a product offer."""
+
+    title: str
+    description: str
+    price: float
+    url: str
+    guid: str
+    retailer: str = ""
+    category: str = ""
+    feed: str = ""
+    seen_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+
+
+class Opportunity(BaseModel):
+    """A deal whose ensemble estimate beats its price by the threshold."""
+
+    deal: Deal
+    estimate: Estimate
+    discount: float
+    reason: str
+
+
+@runtime_checkable
+class Pricer(Protocol):
+    """What every pricing agent offers; the ensemble knows nothing else about its members."""
+
+    name: str
+
+    def estimate(self, description: str) -> Estimate: ...
+
+    def estimate_batch(self, descriptions: list[str]) -> list[Estimate]: ...
