@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from typing import Protocol, runtime_checkable
 
@@ -72,3 +73,21 @@ class Pricer(Protocol):
     def estimate(self, description: str) -> Estimate: ...
 
     def estimate_batch(self, descriptions: list[str]) -> list[Estimate]: ...
+
+
+class ValuePricer:
+    """Base for pricers that only produce numbers: subclasses implement `predict`."""
+
+    name: str
+
+    def predict(self, descriptions: list[str]) -> list[float]:
+        raise NotImplementedError
+
+    def estimate_batch(self, descriptions: list[str]) -> list[Estimate]:
+        started = time.perf_counter()
+        values = self.predict(descriptions)
+        each = (time.perf_counter() - started) / max(len(descriptions), 1)
+        return [Estimate(agent=self.name, value=float(v), latency_s=each) for v in values]
+
+    def estimate(self, description: str) -> Estimate:
+        return self.estimate_batch([description])[0]
