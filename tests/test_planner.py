@@ -1,0 +1,98 @@
+"""The planning agent's loop and guards, with a scripted model and a recording toolbox."""
+
+from types import SimpleNamespace
+
+from agents.planner import PlanningAgent, Reply, ToolResult, ToolStep
+from models.llm import ChatResponse, FakeChatModel, Tool, ToolCall
+
+
+class RecordingToolbox:
+    def __init__(self):
+        self.calls = []
+
+    def tools(self):
+        def estimate_price(description: str) -> str:
+            """Estimate a product's worth."""
+
+        def notify_user(opportunity_id: int) -> str:
+            """Alert the user about a deal."""
+
+        return [Tool.from_function(estimate_price), Tool.from_function(notify_user)]
+
+    def call(self, name, arguments):
+        self.calls.append((name, arguments))
+        if arguments.get("description") == "boom":
+            raise ValueError("description is empty")
+        return ToolResult(text=f"{name} ok")
+
+
+class FixedRouter:
+    def __init__(self, tool, arguments=None):
+        self.result = SimpleNamespace(tool=tool, arguments=arguments or {})
+
+    def route(self, message):
+        return self.result
+
+
+def call(name, **arguments):
+    return ChatResponse(tool_calls=[ToolCall(id=f"c-{name}", name=name, arguments=arguments)])
+
+
+def run(agent, message):
+    return list(agent.run(message))
+
+
+def test_native_tool_loop_round_trip():
+    llm = FakeChatModel([call("estimate_price", description="a drill"), "It is worth about $80."])
+    toolbox = RecordingToolbox()
+    events = run(PlanningAgent(llm, toolbox, FixedRouter(None), native_tools=True), "value a drill")
+    assert toolbox.calls == [("estimate_price", {"description": "a drill"})]
+    steps = [e for e in events if isinstance(e, ToolStep)]
+    assert [s.status for s in steps] == ["done", "done"]  # the same step object, yielded twice
+    assert events[-1] == Reply(text="It is worth about $80.")
+    tool_message = llm.requests[1]["messages"][-1]
+    assert tool_message.role == "tool" and tool_message.tool_call_id == "c-estimate_price"
+    assert "estimate_price ok" in tool_message.content
+
+
+def test_notify_only_once_and_unknown_tools_refused():
+    llm = FakeChatModel([
+        call("notify_user", opportunity_id=1),
+        call("notify_user", opportunity_id=2),
+        call("delete_everything"),
+        "done",
+    ])
+    toolbox = RecordingToolbox()
+    events = run(PlanningAgent(llm, toolbox, FixedRouter(None), native_tools=True), "alert me")
+    assert toolbox.calls == [("notify_user", {"opportunity_id": 1})]
+    errors = [e.result for e in events if isinstance(e, ToolStep) and e.status == "error"]
+    assert any("once per request" in e for e in errors)
+    assert any("no tool called 'delete_everything'" in e for e in errors)
+
+
+def test_step_limit_stops_a_looping_model():
+    llm = FakeChatModel([call("estimate_price", description="x")] * 10)
+    toolbox = RecordingToolbox()
+    events = run(PlanningAgent(llm, toolbox, FixedRouter(None), native_tools=True, max_steps=3), "loop")
+    assert len(toolbox.calls) == 3
+    assert "step limit" in events[-1].text
+
+
+def test_routed_mode_runs_the_routed_tool_and_reports_errors():
+    toolbox = RecordingToolbox()
+    agent = PlanningAgent(FakeChatModel([]), toolbox, FixedRouter("estimate_price", {"description": "a drill"}),
+                          native_tools=False)
+    events = run(agent, "what is this worth: a drill")
+    assert toolbox.calls == [("estimate_price", {"description": "a drill"})]
+    assert events[-1].text == "estimate_price ok"
+    agent.router = FixedRouter("estimate_price", {"description": "boom"})
+    assert "description is empty" in run(agent, "boom")[-1].text
+
+
+def test_small_talk_uses_the_model_and_survives_its_failure():
+    agent = PlanningAgent(FakeChatModel(["Hello there!"]), RecordingToolbox(), FixedRouter(None),
+                          native_tools=False)
+    assert run(agent, "hi")[-1].text.startswith("Hello there!")
+    agent.llm = FakeChatModel([])  # raises ProviderError: no reply left
+    assert "what is this worth" in run(agent, "hi")[-1].text
+    assert "what is this worth" in run(agent, "   ")[-1].text
