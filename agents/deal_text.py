@@ -1,0 +1,162 @@
+"""Deterministic reading of deal text: HTML to plain text, the deal price, roundup detection,
+and a product description with the deal's terms (prices, shipping, coupons) taken out.
+
+Feed text is data only; nothing here interprets it beyond these patterns.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from html.parser import HTMLParser
+
+_TAG = re.compile(r"<\s*/?\s*[a-zA-Z][^<>]*>")
+_ENTITY = re.compile(r"&(?:#\d+|#x[0-9a-fA-F]+|[a-zA-Z]{2,8});")
+_BLOCK_TAGS = {"p", "div", "br", "li", "ul", "ol", "tr", "table", "section", "article",
+               "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "dd", "dt"}
+_SKIP_TAGS = {"script", "style", "noscript", "template"}
+
+
+class _TextCollector(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.skipping = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _SKIP_TAGS:
+            self.skipping += 1
+        elif tag in _BLOCK_TAGS:
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _SKIP_TAGS:
+            self.skipping = max(0, self.skipping - 1)
+        elif tag in _BLOCK_TAGS:
+            self.parts.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self.skipping:
+            self.parts.append(data)
+
+
+def _strip_once(text: str) -> str:
+    collector = _TextCollector()
+    collector.feed(text)
+    collector.close()
+    return "".join(collector.parts)
+
+
+def clean_html(raw: str) -> str:
+    """Plain text from HTML, also when the HTML arrives escaped once or twice (`&lt;p&gt;`).
+
+    Lines are kept (one per block element), spaces inside a line collapsed.
+    """
+    text = raw or ""
+    for _ in range(3):
+        text = _strip_once(text)
+        if not (_TAG.search(text) or _ENTITY.search(text)):
+            break
+    text = html.unescape(text) if _ENTITY.search(text) else text
+    lines = (" ".join(line.split()) for line in text.replace("\xa0", " ").splitlines())
+    return "\n".join(line for line in lines if line)
+
+
+# --- prices -----------------------------------------------------------------------------------
+
+_MONEY = re.compile(r"(?:US)?\$\s?(?P<whole>\d{1,3}(?:,\d{3})+|\d+)(?P<cents>\.\d{1,2})?(?![\d,]*\d)")
+# "$375 off", "a $111 savings", "$10 back in rewards": amounts that are not the price.
+_NOT_PRICE_AFTER = re.compile(
+    r"^\s*(?:off\b|savings?\b|discount|back\b|credit|rebate|gift\s*card|in\s+(?:rewards|credit)"
+    r"|or\s+more\b|minimum\b)", re.I)
+# "regular price of $1,249.99", "down from $50", "free shipping w/ $39", "up to $230 off".
+_NOT_PRICE_BEFORE = re.compile(
+    r"(?:\b(?:regular(?:ly)?|list|reg\.?|orig(?:inal(?:ly)?)?|was|from|save|saving|savings\s+of"
+    r"|over|with|orders?(?:\s+of)?|minimum(?:\s+of)?|spend|up\s+to|extra|by|under|msrp|value"
+    r"|valued\s+at|worth|less\s+than|more\s+than|below|above|price\s+of|retail)"
+    r"|\bw/)\s*[:\-]?\s*$", re.I)
+# "for $875", "drops to $29", "priced at $7.46", "now $99", "only $5".
+_PRICE_BEFORE = re.compile(
+    r"\b(?:for|at|to|now|only|just|is|are|costs?|pay|price:?|priced|sells\s+for)\s*:?\s*$", re.I)
+
+
+def _amount(match: re.Match[str]) -> float:
+    return float(match.group("whole").replace(",", "") + (match.group("cents") or ""))
+
+
+def _candidates(text: str) -> list[tuple[float, str]]:
+    """Each dollar amount in the text with its role: 'price', 'neutral' or 'other'."""
+    found = []
+    for match in _MONEY.finditer(text):
+        before = text[max(0, match.start() - 40):match.start()]
+        after = text[match.end():match.end() + 30]
+        if _NOT_PRICE_AFTER.search(after) or _NOT_PRICE_BEFORE.search(before):
+            role = "other"
+        elif _PRICE_BEFORE.search(before):
+            role = "price"
+        else:
+            role = "neutral"
+        found.append((_amount(match), role))
+    return found
+
+
+def extract_price(title: str, description: str = "") -> float | None:
+    """The deal price named in the text, or None.
+
+    In the title the first amount that reads as a price wins ("TV for $875: $375 off the regular
+    price of $1,249.99" -> 875); a bare trailing amount counts ("Power Bank $39.99"). In the
+    description only an amount introduced as a price counts ("priced at $7.46").
+    """
+    in_title = _candidates(title)
+    for wanted in ("price", "neutral"):
+        for value, role in in_title:
+            if role == wanted:
+                return value
+    for value, role in _candidates(description):
+        if role == "price":
+            return value
+    return None
+
+
+_ROUNDUP = re.compile(
+    r"\b(?:sales?|deals|event|clearance|savings|discounts|markdowns|doorbusters?|blowout)\b\s*[:!\u2013\-]"
+    r"|\bdeals?\s+(?:on|at|from|under)\b|\bup\s+to\s+\d+\s*%|\b(?:site|store)wide\b", re.I)
+
+
+def looks_like_roundup(title: str) -> bool:
+    """A sale or collection of many products ("Target Home Furniture Sale: Up to 60% off")."""
+    return bool(_ROUNDUP.search(title))
+
+
+# --- product description ----------------------------------------------------------------------
+
+_PRICE_TAIL = re.compile(
+    r"\s*(?:[:\-\u2013,]\s*)?(?:\b(?:for|at|now|just|only)\s+)?(?:US)?\$\s?\d.*$", re.I)
+_FREE_SHIPPING = re.compile(r"\s*\+\s*(?:free\s+)?shipping.*$", re.I)
+_PRICE_HEAD = re.compile(r"^\s*(?:save\s+)?(?:US)?\$\s?[\d,.]+\s+(?:off\s+)?(?:on\s+)?(?:the\s+)?", re.I)
+_DEAL_TERMS = re.compile(
+    r"\$\s?\d|\d\s*%\s*(?:off|savings|less|back)|\b(?:shipping|coupon|promo|checkout|buy now|sale"
+    r"|deals?|prices?|priced|savings?|discount\w*|rewards?|clearance|expires?|ends|off|pickup)\b", re.I)
+_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'])")
+
+
+def product_name(title: str) -> str:
+    """The title without the deal's terms: "adidas Samoa Shoes for $29 + free shipping" -> "adidas Samoa Shoes"."""
+    name = _FREE_SHIPPING.sub("", title)
+    name = _PRICE_HEAD.sub("", name)
+    name = _PRICE_TAIL.sub("", name)
+    return name.strip(" :-\u2013,") or title.strip()
+
+
+def product_description(title: str, body: str, max_chars: int = 1200) -> str:
+    """What the product is, for the pricers: its name and the body's sentences that describe it,
+    leaving out sentences about price, discounts, shipping or coupons."""
+    name = product_name(title)
+    kept = [name]
+    for line in body.splitlines():
+        for sentence in _SENTENCE.split(line):
+            sentence = sentence.strip()
+            if sentence and not _DEAL_TERMS.search(sentence) and sentence not in kept:
+                kept.append(sentence)
+    text = "\n".join(kept)
+    return text if len(text) <= max_chars else text[:max_chars].rsplit(" ", 1)[0]

@@ -1,0 +1,299 @@
+"""Memory: every deal seen, estimate, opportunity and notification, in SQLite (WAL).
+
+Each step of the pipeline is one transaction that moves a deal forward, so a crash at any point
+leaves work that the next run picks up, and nothing is done twice:
+
+    record_scan(result)         deals stored once (keyed by guid, else URL), state 'new'
+    deals_to_assess()           'new' deals, including those a crash left unpriced
+    save_assessment(...)        estimates + opportunity (if any) + deal 'assessed', atomically
+    undecided_opportunities()   opportunities not yet chosen or passed for notification
+    queue_notifications(...)    notification intents (unique per deal) + decisions, atomically
+    pending_notifications()     intents not yet delivered (new, failed, or cut off by a crash)
+    mark_delivered / mark_failed
+
+A notification is marked delivered once; only a crash between sending and marking can repeat it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import BaseModel
+
+from models.types import Deal, Estimate, Opportunity
+
+if TYPE_CHECKING:
+    from agents.scanner import ScanResult
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS deals (
+    key TEXT PRIMARY KEY, title TEXT NOT NULL, price REAL NOT NULL, feed TEXT NOT NULL,
+    deal TEXT NOT NULL, state TEXT NOT NULL DEFAULT 'new', seen_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS estimates (
+    id INTEGER PRIMARY KEY, deal_key TEXT NOT NULL REFERENCES deals(key), agent TEXT NOT NULL,
+    value REAL NOT NULL, estimate TEXT NOT NULL, created_at TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS estimates_by_deal ON estimates(deal_key);
+CREATE TABLE IF NOT EXISTS opportunities (
+    id INTEGER PRIMARY KEY, deal_key TEXT NOT NULL UNIQUE REFERENCES deals(key),
+    price REAL NOT NULL, discount REAL NOT NULL, category TEXT NOT NULL, opportunity TEXT NOT NULL,
+    decision TEXT NOT NULL DEFAULT 'undecided', created_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS notifications (
+    id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE,
+    opportunity_id INTEGER REFERENCES opportunities(id), title TEXT NOT NULL, body TEXT NOT NULL,
+    url TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'pending', channel TEXT NOT NULL DEFAULT '',
+    attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT NOT NULL DEFAULT '',
+    created_at TEXT NOT NULL, delivered_at TEXT);
+CREATE TABLE IF NOT EXISTS feed_state (
+    url TEXT PRIMARY KEY, etag TEXT NOT NULL, last_modified TEXT NOT NULL, updated_at TEXT NOT NULL);
+"""
+
+
+class StoreError(RuntimeError):
+    """The database cannot be opened or used; the message says which file and why."""
+
+
+class StoredOpportunity(Opportunity):
+    id: int
+    decision: Literal["undecided", "notify", "pass"]
+    created_at: datetime
+
+
+class Alert(BaseModel):
+    """A message to send; `key` makes it unique (an opportunity's deal key)."""
+
+    key: str
+    title: str
+    body: str
+    url: str = ""
+    opportunity_id: int | None = None
+
+
+class Notification(Alert):
+    id: int
+    status: Literal["pending", "delivered"]
+    channel: str = ""
+    attempts: int = 0
+    last_error: str = ""
+    created_at: datetime
+    delivered_at: datetime | None = None
+
+
+class Evidence(BaseModel):
+    opportunity: StoredOpportunity
+    estimates: list[Estimate]  # the ensemble's and each member's, oldest first
+
+
+def deal_key(deal: Deal) -> str:
+    return deal.guid or deal.url
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+class Memory:
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._lock = threading.RLock()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None,
+                                       check_same_thread=False)
+            self._db.row_factory = sqlite3.Row
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._db.executescript(SCHEMA)
+        except (sqlite3.Error, OSError) as err:
+            raise StoreError(f"cannot open the memory database {self.path}: {err}") from err
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> Memory:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _rows(self, sql: str, params: Sequence[object] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._db.execute(sql, params).fetchall()
+
+    # --- scanning -----------------------------------------------------------------------------
+
+    def feed_validators(self, url: str) -> dict[str, str]:
+        rows = self._rows("SELECT etag, last_modified FROM feed_state WHERE url = ?", (url,))
+        if not rows:
+            return {}
+        found = {"etag": rows[0]["etag"], "last-modified": rows[0]["last_modified"]}
+        return {k: v for k, v in found.items() if v}
+
+    def record_scan(self, result: ScanResult) -> list[Deal]:
+        """Store the scan's deals and feed validators together; returns the deals not seen before.
+
+        Validators are saved in the same transaction, so a feed is never reported unchanged
+        (HTTP 304) while its entries were lost.
+        """
+        new: list[Deal] = []
+        with self._transaction() as db:
+            for deal in result.deals:
+                cursor = db.execute(
+                    "INSERT OR IGNORE INTO deals (key, title, price, feed, deal, seen_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    (deal_key(deal), deal.title, deal.price, deal.feed, deal.model_dump_json(),
+                     deal.seen_at.isoformat()))
+                if cursor.rowcount:
+                    new.append(deal)
+            for outcome in result.feeds:
+                if outcome.status == "ok" and outcome.validators:
+                    db.execute(
+                        "INSERT OR REPLACE INTO feed_state VALUES (?, ?, ?, ?)",
+                        (outcome.feed, outcome.validators.get("etag", ""),
+                         outcome.validators.get("last-modified", ""), _now()))
+        return new
+
+    def deals_to_assess(self) -> list[Deal]:
+        rows = self._rows("SELECT deal FROM deals WHERE state = 'new' ORDER BY rowid")
+        return [Deal.model_validate_json(r["deal"]) for r in rows]
+
+    # --- pricing ------------------------------------------------------------------------------
+
+    def save_assessment(self, deal: Deal, estimate: Estimate, opportunity: Opportunity | None = None,
+                        members: Sequence[Estimate] = ()) -> int | None:
+        """Record a deal's estimate (and its members'), and the opportunity if it qualified.
+
+        Returns the opportunity's id. A deal already assessed is left as it is.
+        """
+        key = deal_key(deal)
+        with self._transaction() as db:
+            moved = db.execute("UPDATE deals SET state = 'assessed' WHERE key = ? AND state = 'new'",
+                               (key,)).rowcount
+            if not moved:
+                known = db.execute("SELECT 1 FROM deals WHERE key = ?", (key,)).fetchone()
+                if known is None:
+                    raise StoreError(f"deal {key} was never recorded; call record_scan first")
+                row = db.execute("SELECT id FROM opportunities WHERE deal_key = ?", (key,)).fetchone()
+                return row["id"] if row else None
+            for each in [*members, estimate]:
+                db.execute("INSERT INTO estimates (deal_key, agent, value, estimate, created_at) "
+                           "VALUES (?, ?, ?, ?, ?)",
+                           (key, each.agent, each.value, each.model_dump_json(), _now()))
+            if opportunity is None:
+                return None
+            cursor = db.execute(
+                "INSERT INTO opportunities (deal_key, price, discount, category, opportunity, "
+                "created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (key, opportunity.deal.price, opportunity.discount, opportunity.deal.category,
+                 opportunity.model_dump_json(), _now()))
+            return cursor.lastrowid
+
+    # --- notifications ------------------------------------------------------------------------
+
+    def undecided_opportunities(self) -> list[StoredOpportunity]:
+        rows = self._rows("SELECT * FROM opportunities WHERE decision = 'undecided' ORDER BY id")
+        return [self._opportunity(r) for r in rows]
+
+    def queue_notifications(self, alerts: Sequence[Alert], passed: Sequence[int] = ()) -> list[int]:
+        """Record the intent to send each alert, and decide the opportunities they and `passed`
+        name, in one transaction. An alert whose key is already queued is not queued again.
+        Returns the ids of the notifications newly queued."""
+        queued: list[int] = []
+        with self._transaction() as db:
+            for alert in alerts:
+                cursor = db.execute(
+                    "INSERT OR IGNORE INTO notifications (key, opportunity_id, title, body, url, "
+                    "created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    (alert.key, alert.opportunity_id, alert.title, alert.body, alert.url, _now()))
+                if cursor.rowcount:
+                    queued.append(cursor.lastrowid)
+                if alert.opportunity_id is not None:
+                    db.execute("UPDATE opportunities SET decision = 'notify' WHERE id = ?",
+                               (alert.opportunity_id,))
+            for opportunity_id in passed:
+                db.execute("UPDATE opportunities SET decision = 'pass' WHERE id = ? "
+                           "AND decision = 'undecided'", (opportunity_id,))
+        return queued
+
+    def pending_notifications(self) -> list[Notification]:
+        rows = self._rows("SELECT * FROM notifications WHERE status = 'pending' ORDER BY id")
+        return [Notification.model_validate(dict(r)) for r in rows]
+
+    def mark_delivered(self, notification_id: int, channel: str) -> bool:
+        """Mark a notification sent; False if it was already marked (it is never marked twice)."""
+        with self._transaction() as db:
+            return bool(db.execute(
+                "UPDATE notifications SET status = 'delivered', channel = ?, delivered_at = ?, "
+                "attempts = attempts + 1 WHERE id = ? AND status = 'pending'",
+                (channel, _now(), notification_id)).rowcount)
+
+    def mark_failed(self, notification_id: int, error: str) -> None:
+        """Record a failed delivery; the notification stays pending and is retried later."""
+        with self._transaction() as db:
+            db.execute("UPDATE notifications SET attempts = attempts + 1, last_error = ? "
+                       "WHERE id = ? AND status = 'pending'", (error[:500], notification_id))
+
+    # --- what the UI asks ---------------------------------------------------------------------
+
+    def list_opportunities(self, order: Literal["newest", "best"] = "newest",
+                           max_price: float | None = None, min_discount: float | None = None,
+                           category: str | None = None, limit: int = 50) -> list[StoredOpportunity]:
+        where, params = ["1 = 1"], []
+        if max_price is not None:
+            where.append("price <= ?")
+            params.append(max_price)
+        if min_discount is not None:
+            where.append("discount >= ?")
+            params.append(min_discount)
+        if category:
+            where.append("category = ? COLLATE NOCASE")
+            params.append(category)
+        by = "discount DESC, id DESC" if order == "best" else "id DESC"
+        rows = self._rows(f"SELECT * FROM opportunities WHERE {' AND '.join(where)} "
+                          f"ORDER BY {by} LIMIT ?", [*params, limit])
+        return [self._opportunity(r) for r in rows]
+
+    def evidence(self, opportunity_id: int) -> Evidence | None:
+        rows = self._rows("SELECT * FROM opportunities WHERE id = ?", (opportunity_id,))
+        if not rows:
+            return None
+        estimates = self._rows("SELECT estimate FROM estimates WHERE deal_key = ? ORDER BY id",
+                               (rows[0]["deal_key"],))
+        return Evidence(opportunity=self._opportunity(rows[0]),
+                        estimates=[Estimate.model_validate_json(r["estimate"]) for r in estimates])
+
+    def notification(self, key: str) -> Notification | None:
+        rows = self._rows("SELECT * FROM notifications WHERE key = ?", (key,))
+        return Notification.model_validate(dict(rows[0])) if rows else None
+
+    def inbox(self, limit: int = 50) -> list[Notification]:
+        rows = self._rows("SELECT * FROM notifications ORDER BY id DESC LIMIT ?", (limit,))
+        return [Notification.model_validate(dict(r)) for r in rows]
+
+    def counts(self) -> dict[str, int]:
+        tables = ("deals", "estimates", "opportunities", "notifications")
+        return {t: self._rows(f"SELECT COUNT(*) AS n FROM {t}")[0]["n"] for t in tables}
+
+    @staticmethod
+    def _opportunity(row: sqlite3.Row) -> StoredOpportunity:
+        stored = Opportunity.model_validate_json(row["opportunity"])
+        return StoredOpportunity(**dict(stored), id=row["id"], decision=row["decision"],
+                                 created_at=row["created_at"])
