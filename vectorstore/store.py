@@ -1,0 +1,147 @@
+"""The catalogue in Chroma: build it from a split (idempotent, resumable) and find similar products.
+
+Embedded (`PersistentClient` under a folder) by default, or a `chroma run` server over HTTP.
+We always pass our own vectors: Chroma's default embedding function would download a model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import numpy as np
+
+from models.embeddings import Embedder
+from models.types import Item, Neighbour
+
+COLLECTION = "catalogue"
+BUILD_BATCH = 256
+QUERY_BATCH = 256
+
+
+class StoreError(RuntimeError):
+    """The vector store cannot be reached or used; the text says what to do."""
+
+
+def item_id(item: Item) -> str:
+    """Stable across runs and machines, so a rebuild skips what is already there."""
+    return hashlib.sha1(f"{item.title}\0{item.text}".encode()).hexdigest()
+
+
+def _client(chroma_dir: Path, chroma_url: str | None) -> Any:
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    quiet = ChromaSettings(anonymized_telemetry=False)
+    if not chroma_url:
+        chroma_dir.mkdir(parents=True, exist_ok=True)
+        return chromadb.PersistentClient(path=str(chroma_dir), settings=quiet)
+    url = urlparse(chroma_url if "://" in chroma_url else f"http://{chroma_url}")
+    if not url.hostname:
+        raise StoreError(f"chroma_url {chroma_url!r} has no host; use e.g. http://127.0.0.1:8000")
+    try:
+        return chromadb.HttpClient(host=url.hostname, port=url.port or 8000,
+                                   ssl=url.scheme == "https", settings=quiet)
+    except Exception as err:  # chromadb raises plain ValueError/ConnectError on a dead server
+        raise StoreError(f"cannot reach the Chroma server at {chroma_url}: {err}") from err
+
+
+class VectorStore:
+    """One Chroma collection of catalogue items (metadata: price, category, title)."""
+
+    def __init__(self, client: Any, embedder: Embedder, name: str = COLLECTION):
+        self.client = client
+        self.embedder = embedder
+        self.name = name
+        self.collection = client.get_or_create_collection(
+            name, embedding_function=None, metadata={"hnsw:space": "cosine"})
+
+    @classmethod
+    def open(cls, embedder: Embedder, *, chroma_dir: Path, chroma_url: str | None = None,
+             name: str = COLLECTION) -> VectorStore:
+        return cls(_client(chroma_dir, chroma_url), embedder, name)
+
+    def reset(self) -> None:
+        """Drop every stored item (for a rebuild from a changed split)."""
+        self.client.delete_collection(self.name)
+        self.collection = self.client.get_or_create_collection(
+            self.name, embedding_function=None, metadata={"hnsw:space": "cosine"})
+
+    def count(self) -> int:
+        return self.collection.count()
+
+    def present(self, ids: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        step = self.client.get_max_batch_size()
+        for start in range(0, len(ids), step):
+            found.update(self.collection.get(ids=list(ids[start:start + step]), include=[])["ids"])
+        return found
+
+    def build(self, items: Sequence[Item], *, batch_size: int = BUILD_BATCH, progress: bool = True,
+              on_batch: Callable[[int], None] | None = None) -> int:
+        """Add the items not yet in the store; returns how many were added.
+
+        Safe to rerun after a kill: ids are stable and present ones are skipped.
+        """
+        batch_size = max(1, min(batch_size, self.client.get_max_batch_size()))
+        unique = {item_id(item): item for item in items}
+        have = self.present(list(unique))
+        todo = [(i, item) for i, item in unique.items() if i not in have]
+        bar = None
+        if progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=len(unique), initial=len(have), desc="vector store", unit="item")
+        added = 0
+        for start in range(0, len(todo), batch_size):
+            batch = todo[start:start + batch_size]
+            vectors = self.embedder.embed([item.text for _, item in batch])
+            self.collection.add(
+                ids=[i for i, _ in batch],
+                embeddings=vectors,
+                documents=[item.text for _, item in batch],
+                metadatas=[{"price": item.price, "category": item.category, "title": item.title}
+                           for _, item in batch],
+            )
+            added += len(batch)
+            if bar:
+                bar.update(len(batch))
+            if on_batch:
+                on_batch(added)
+        if bar:
+            bar.close()
+        return added
+
+    def query_vectors(self, vectors: np.ndarray, k: int = 5) -> list[list[Neighbour]]:
+        """The k nearest items to each vector, most similar first (similarity = cosine)."""
+        if len(vectors) == 0:
+            return []
+        n = self.count()
+        if n == 0:
+            raise StoreError("the vector store is empty: run `launch.py train store` first")
+        vectors = np.asarray(vectors, dtype=np.float32)
+        found: list[list[Neighbour]] = []
+        for start in range(0, len(vectors), QUERY_BATCH):
+            result = self.collection.query(query_embeddings=vectors[start:start + QUERY_BATCH],
+                                           n_results=min(k, n), include=["metadatas", "distances"])
+            found += [
+                [Neighbour(title=str(meta["title"]), category=str(meta["category"]),
+                           price=float(meta["price"]), similarity=round(1.0 - float(dist), 6))
+                 for meta, dist in zip(metas, dists, strict=True)]
+                for metas, dists in zip(result["metadatas"], result["distances"], strict=True)
+            ]
+        return found
+
+    def query(self, text: str, k: int = 5) -> list[Neighbour]:
+        return self.query_vectors(self.embedder.embed([text]), k)[0]
+
+    def query_batch(self, texts: Sequence[str], k: int = 5) -> list[list[Neighbour]]:
+        return self.query_vectors(self.embedder.embed(list(texts)), k)
+
+    def sample(self, limit: int = 2000) -> tuple[np.ndarray, list[dict[str, Any]]]:
+        """Up to `limit` stored vectors and their metadata (for the map)."""
+        got = self.collection.get(limit=limit, include=["embeddings", "metadatas"])
+        return np.asarray(got["embeddings"], dtype=np.float32), list(got["metadatas"])
