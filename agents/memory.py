@@ -171,6 +171,12 @@ class Memory:
                          outcome.validators.get("last-modified", ""), _now()))
         return new
 
+    def find_deal(self, url: str) -> Deal | None:
+        """A deal already seen, by its link or guid."""
+        rows = self._rows("SELECT deal FROM deals WHERE key = ? OR json_extract(deal, '$.url') = ? "
+                          "LIMIT 1", (url, url))
+        return Deal.model_validate_json(rows[0]["deal"]) if rows else None
+
     def deals_to_assess(self) -> list[Deal]:
         rows = self._rows("SELECT deal FROM deals WHERE state = 'new' ORDER BY rowid")
         return [Deal.model_validate_json(r["deal"]) for r in rows]

@@ -1,0 +1,149 @@
+"""The planning agent's tools: plain typed methods, one implementation each, shared by the chat,
+the CLI and the scheduled workflow. Each returns a ToolResult whose text a person can read."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+from agents.memory import Memory, StoredOpportunity
+from agents.messaging import MessagingAgent
+from agents.planner import ToolResult
+from agents.schedule import ScanBusy
+from agents.workflow import DealPipeline
+from models.llm import Tool
+from models.types import Estimate, Pricer
+
+TOOL_NAMES = ("estimate_price", "scan_deals", "list_opportunities", "notify_user", "explain_estimate")
+
+
+def money(value: float) -> str:
+    return f"${value:,.2f}"
+
+
+def describe_estimate(estimate: Estimate, neighbours: int = 3) -> str:
+    text = f"**Worth about {money(estimate.value)}**"
+    if estimate.low is not None and estimate.high is not None:
+        text += f" (likely {money(estimate.low)}–{money(estimate.high)})"
+    if estimate.members:
+        text += "\nAgents: " + ", ".join(f"{n} {money(v)}" for n, v in estimate.members.items())
+    if estimate.evidence:
+        text += "\nSimilar products:" + "".join(
+            f"\n- {n.title[:80]}: {money(n.price)} ({n.similarity:.0%} similar)"
+            for n in estimate.evidence[:neighbours])
+    return text
+
+
+def describe_opportunity(o: StoredOpportunity) -> str:
+    interval = ""
+    if o.estimate.low is not None and o.estimate.high is not None:
+        interval = f", likely {money(o.estimate.low)}–{money(o.estimate.high)}"
+    return (f"#{o.id} {o.deal.title[:90]}: {money(o.deal.price)}, worth about "
+            f"{money(o.estimate.value)}{interval}; {money(o.discount)} below worth"
+            + (f" at {o.deal.retailer}" if o.deal.retailer else "") + f" {o.deal.url}")
+
+
+class DealTools:
+    """One per chat session (it remembers the session's last estimate); the heavy parts it holds
+    (pipeline, pricer, memory) are shared."""
+
+    def __init__(self, pipeline: DealPipeline, pricer: Pricer, memory: Memory,
+                 messenger: MessagingAgent, lookup_url: Callable[[str], str] | None = None):
+        self.pipeline, self.pricer, self.memory, self.messenger = pipeline, pricer, memory, messenger
+        self.lookup_url = lookup_url
+        self.last: tuple[str, Estimate] | None = None
+
+    def tools(self) -> list[Tool]:
+        return [Tool.from_function(getattr(self, name)) for name in TOOL_NAMES]
+
+    def call(self, name: str, arguments: dict[str, Any]) -> ToolResult:
+        if name not in TOOL_NAMES:
+            raise ValueError(f"there is no tool called {name!r}")
+        method = getattr(self, name)
+        accepted = inspect.signature(method).parameters
+        unknown = set(arguments) - set(accepted)
+        if unknown:
+            raise ValueError(f"{name} does not take {', '.join(sorted(unknown))}")
+        return method(**arguments)
+
+    def estimate_price(self, description: str = "", url: str = "") -> ToolResult:
+        """Estimate what a product is really worth from its description (or a deal's URL), with
+        the likely range, each pricing agent's answer and similar known products."""
+        if url and not description.strip():
+            if self.lookup_url is None:
+                raise ValueError("looking up URLs is not enabled; paste the product description")
+            description = self.lookup_url(url)
+        estimate = self.pricer.estimate(description)
+        self.last = (description, estimate)
+        return ToolResult(text=describe_estimate(estimate), data=estimate.model_dump())
+
+    def scan_deals(self) -> ToolResult:
+        """Scan the configured deal feeds now, price the new deals and report the opportunities."""
+        try:
+            report = self.pipeline.scan()
+        except ScanBusy:
+            return ToolResult(text="A scan is already running; its deals will show up shortly.")
+        lines = [f"Scan finished: {report.summary()}."]
+        lines += [describe_opportunity(o) for o in report.opportunities[:5]]
+        lines += [f"Feed problem: {f.line()}" for f in report.scan.feeds if f.status == "failed"]
+        return ToolResult(text="\n".join(lines), data=report.model_dump(mode="json"))
+
+    def list_opportunities(self, max_price: float | None = None, limit: int = 5) -> ToolResult:
+        """List the best deals found so far (largest saving first), optionally under a price cap."""
+        found = self.memory.list_opportunities(order="best", max_price=max_price, limit=max(1, min(limit, 50)))
+        if not found:
+            cap = f" under {money(max_price)}" if max_price is not None else ""
+            return ToolResult(text=f"No deals{cap} found yet. Ask me to scan for deals now.", data=[])
+        return ToolResult(text="\n".join(describe_opportunity(o) for o in found),
+                          data=[o.model_dump(mode="json") for o in found])
+
+    def notify_user(self, opportunity_id: int | None = None, query: str = "") -> ToolResult:
+        """Send the user an alert about one found deal, chosen by its id or by words in its title."""
+        opportunity = self._find(opportunity_id, query)
+        alert = self.messenger.compose(opportunity)
+        sent_before = self.memory.notification(alert.key)
+        if sent_before is not None and sent_before.status == "delivered":
+            return ToolResult(text=f"Already sent on {sent_before.delivered_at:%Y-%m-%d %H:%M} via "
+                                   f"{sent_before.channel}: {alert.title}")
+        self.memory.queue_notifications([alert])
+        report = self.messenger.deliver_pending()
+        note = self.memory.notification(alert.key)
+        if note is not None and note.status == "delivered":
+            return ToolResult(text=f"Sent via {note.channel}: {alert.title}")
+        return ToolResult(text=f"Could not deliver yet ({'; '.join(report.errors) or 'pending'}); "
+                               "it stays queued and will be retried.")
+
+    def explain_estimate(self, query: str = "") -> ToolResult:
+        """Explain the evidence behind the last estimate, or behind a found deal named by words."""
+        if not query.strip() and self.last is None:
+            raise ValueError("nothing to explain yet: ask me what something is worth first")
+        if query.strip():
+            opportunity = self._find(None, query)
+            evidence = self.memory.evidence(opportunity.id)
+            estimate = opportunity.estimate
+            members = evidence.estimates if evidence else []
+            head = f"For {opportunity.deal.title[:90]} at {money(opportunity.deal.price)}:"
+            why = f"\nWhy it qualified: {opportunity.reason}."
+        else:
+            description, estimate = self.last
+            members, head, why = [], f"For “{description[:90]}”:", ""
+        detail = describe_estimate(estimate, neighbours=5)
+        if estimate.note:
+            detail += f"\nHow: {estimate.note}."
+        if members:
+            detail += "\nRecorded estimates: " + ", ".join(f"{e.agent} {money(e.value)}" for e in members)
+        return ToolResult(text=f"{head}\n{detail}{why}", data=estimate.model_dump())
+
+    def _find(self, opportunity_id: int | None, query: str) -> StoredOpportunity:
+        candidates = self.memory.list_opportunities(order="best", limit=200)
+        if opportunity_id is not None:
+            match = [o for o in candidates if o.id == opportunity_id]
+        else:
+            words = [w for w in query.lower().split() if len(w) > 2]
+            scored = [(sum(w in o.deal.title.lower() for w in words), o) for o in candidates]
+            best = max((s for s, _ in scored), default=0)
+            match = [o for s, o in scored if best and s == best]
+        if not match:
+            raise ValueError("no found deal matches that; ask me to list the deals first")
+        return match[0]

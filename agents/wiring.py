@@ -1,0 +1,101 @@
+"""Build the running system from a Settings object: the one place objects are wired together,
+shared by the CLI, the scheduled scans and the app."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from agents.feeds import FeedFetcher
+from agents.memory import Memory
+from agents.messaging import MessagingAgent, Notifier
+from agents.pages import PageReader
+from agents.planner import PlanningAgent
+from agents.pricing import frontier_trusts_llm, make_embedder, pricers
+from agents.router import Router
+from agents.scanner import Scanner
+from agents.tools import DealTools
+from agents.workflow import DealPipeline
+from models.config import Settings
+from models.llm import ChatModel
+from models.providers import make_chat_model
+from models.types import Pricer
+
+log = logging.getLogger(__name__)
+PREFERRED_PRICERS = ("ensemble", "frontier", "forest", "specialist")
+
+
+def main_pricer(found: dict[str, Pricer]) -> Pricer:
+    for name in PREFERRED_PRICERS:
+        if name in found:
+            return found[name]
+    raise ValueError("no pricing agent is built yet: run `launch.py train all` first")
+
+
+@dataclass
+class Services:
+    """Everything heavy, built lazily once per process."""
+
+    settings: Settings
+    overrides: dict[str, object] = field(default_factory=dict)  # tests hand in fakes by name
+
+    def _get(self, name: str, build):
+        if name not in self.overrides:
+            self.overrides[name] = build()
+        return self.overrides[name]
+
+    @cached_property
+    def memory(self) -> Memory:
+        return self._get("memory", lambda: Memory(self.settings.database))
+
+    @cached_property
+    def embedder(self):
+        return self._get("embedder", lambda: make_embedder(self.settings))
+
+    @cached_property
+    def pricers(self) -> dict[str, Pricer]:
+        return self._get("pricers", lambda: pricers(self.settings, self.embedder))
+
+    @cached_property
+    def pricer(self) -> Pricer:
+        return self._get("pricer", lambda: main_pricer(self.pricers))
+
+    @cached_property
+    def llm(self) -> ChatModel:
+        return self._get("llm", lambda: make_chat_model(self.settings.llm_for("planner"), self.settings))
+
+    @cached_property
+    def router(self) -> Router:
+        return self._get("router", lambda: Router(self.embedder))
+
+    @cached_property
+    def messenger(self) -> MessagingAgent:
+        def build() -> MessagingAgent:
+            urls = self.settings.notify_urls
+            return MessagingAgent(self.memory, Notifier(urls) if urls else None)
+
+        return self._get("messenger", build)
+
+    @cached_property
+    def pipeline(self) -> DealPipeline:
+        def build() -> DealPipeline:
+            fetcher = FeedFetcher(validators=self.memory)
+            return DealPipeline(Scanner(fetcher), self.memory, self.pricer, self.messenger,
+                                feeds=self.settings.feeds, threshold=self.settings.threshold,
+                                notify_best=self.settings.notify_best,
+                                lock_path=self.settings.data_dir / "scan.lock")
+
+        return self._get("pipeline", build)
+
+    @cached_property
+    def page_reader(self) -> PageReader:
+        return self._get("page_reader", lambda: PageReader(self.memory))
+
+    def toolbox(self) -> DealTools:
+        return DealTools(self.pipeline, self.pricer, self.memory, self.messenger, self.page_reader)
+
+    def planner(self) -> PlanningAgent:
+        """A planning agent for one chat session (cheap: it shares the heavy parts)."""
+        native = frontier_trusts_llm(self.settings.llm_for("planner"))
+        return PlanningAgent(self.llm, self.toolbox(), self.router, native_tools=native)

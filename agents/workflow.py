@@ -1,0 +1,100 @@
+"""The deal workflow: scan -> price new deals -> opportunities -> notify the best -> record.
+
+Each step is one transaction in memory, so a crash anywhere leaves work the next run finishes,
+and nothing is notified twice (see agents/memory.py).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from agents.memory import Memory, StoredOpportunity
+from agents.messaging import DeliveryReport, MessagingAgent
+from agents.scanner import Scanner, ScanResult
+from agents.schedule import scan_lock
+from models.types import Deal, Estimate, Opportunity, Pricer
+
+log = logging.getLogger(__name__)
+
+
+def qualify(deal: Deal, estimate: Estimate, threshold: float) -> Opportunity | None:
+    """A deal is worth telling about when its estimate beats its price by the threshold and,
+    when the estimate has an interval, the price is below the interval's lower bound."""
+    discount = estimate.value - deal.price
+    if discount <= threshold:
+        return None
+    if estimate.low is not None and deal.price >= estimate.low:
+        return None
+    why = f"estimated ${estimate.value:,.2f} vs price ${deal.price:,.2f}: ${discount:,.2f} below worth"
+    if estimate.low is not None:
+        why += f", under the interval's low end ${estimate.low:,.2f}"
+    return Opportunity(deal=deal, estimate=estimate, discount=round(discount, 2), reason=why)
+
+
+class ScanReport(BaseModel):
+    scan: ScanResult
+    new_deals: int
+    assessed: int
+    failed: list[str]
+    opportunities: list[StoredOpportunity]
+    delivery: DeliveryReport | None = None
+
+    def summary(self) -> str:
+        text = (f"{self.scan.summary()}; {self.new_deals} new, {self.assessed} priced, "
+                f"{len(self.opportunities)} opportunities")
+        if self.failed:
+            text += f", {len(self.failed)} could not be priced"
+        if (d := self.delivery) is not None:
+            text += f"; alerts: {d.delivered} sent, {d.to_inbox} to inbox, {d.failed} failed"
+        return text
+
+
+class DealPipeline:
+    def __init__(self, scanner: Scanner, memory: Memory, pricer: Pricer, messenger: MessagingAgent,
+                 *, feeds: Sequence[str], threshold: float, notify_best: int, lock_path: Path):
+        self.scanner, self.memory, self.pricer, self.messenger = scanner, memory, pricer, messenger
+        self.feeds = list(feeds)
+        self.threshold = threshold
+        self.notify_best = notify_best
+        self.lock_path = lock_path
+
+    def assess(self) -> tuple[int, list[str], list[int]]:
+        """Price every deal not yet priced (also those a crash left behind)."""
+        assessed, failed, opportunity_ids = 0, [], []
+        for deal in self.memory.deals_to_assess():
+            try:
+                estimate = self.pricer.estimate(deal.description)
+            except ValueError as err:  # e.g. an empty description: record nothing, say why
+                failed.append(f"{deal.title[:60]}: {err}")
+                continue
+            members = [Estimate(agent=name, value=value) for name, value in estimate.members.items()]
+            found = self.memory.save_assessment(deal, estimate, qualify(deal, estimate, self.threshold),
+                                                members)
+            assessed += 1
+            if found is not None:
+                opportunity_ids.append(found)
+        return assessed, failed, opportunity_ids
+
+    def scan(self, feeds: Sequence[str] | None = None, *, notify: bool = True) -> ScanReport:
+        """One whole run; raises ScanBusy when another scan holds the lock."""
+        with scan_lock(self.lock_path):
+            result = self.scanner.scan(list(feeds or self.feeds))
+            new = self.memory.record_scan(result)
+            assessed, failed, ids = self.assess()
+            found = [o for o in self.memory.list_opportunities(limit=max(len(ids), 1)) if o.id in ids]
+            delivery = self.notify() if notify else None
+        report = ScanReport(scan=result, new_deals=len(new), assessed=assessed, failed=failed,
+                            opportunities=found, delivery=delivery)
+        log.info("scan: %s", report.summary())
+        return report
+
+    def notify(self) -> DeliveryReport:
+        """Queue the best undecided opportunities, then deliver everything still pending."""
+        undecided = self.memory.undecided_opportunities()
+        if undecided:
+            self.messenger.queue(undecided, best=self.notify_best)
+        return self.messenger.deliver_pending()

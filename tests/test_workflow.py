@@ -1,0 +1,126 @@
+"""The whole deal path offline: loopback feeds -> scanner -> pricer -> opportunities -> apprise
+json:// receiver, through the same pipeline and tools the chat and the schedule use."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from agents.feeds import FeedFetcher
+from agents.memory import Memory
+from agents.messaging import MessagingAgent, Notifier
+from agents.planner import PlanningAgent, ToolStep
+from agents.scanner import Scanner
+from agents.schedule import ScanBusy, scan_lock
+from agents.tools import DealTools
+from agents.workflow import DealPipeline, qualify
+from models.llm import ChatResponse, FakeChatModel, ToolCall
+from models.types import Deal, Estimate
+from tests.servers import LoopbackServer, respond
+
+FEEDS = Path(__file__).parent / "fixtures" / "feeds"
+# keyword -> (value, low, high): what the fake pricer believes things are worth
+WORTH = {"qled": (1200, 1000, 1400), "wh-1000xm5": (300, 260, 340), "anker": (120, 55, 160),
+         "mx master": (150, 130, 170)}
+
+
+class KeywordPricer:
+    name = "ensemble"
+
+    def estimate(self, description: str) -> Estimate:
+        for word, (value, low, high) in WORTH.items():
+            if word in description.lower():
+                return Estimate(agent=self.name, value=value, low=low, high=high,
+                                members={"forest": value - 5, "frontier": value + 5})
+        return Estimate(agent=self.name, value=10, low=5, high=15)
+
+    def estimate_batch(self, descriptions):
+        return [self.estimate(d) for d in descriptions]
+
+
+@pytest.fixture
+def world(tmp_path):
+    with LoopbackServer() as server, Memory(tmp_path / "m.db") as memory:
+        server.route("/hook", respond(b"ok"))
+        for name in ("traps.xml", "atom.xml"):
+            server.route(f"/{name}", respond((FEEDS / name).read_bytes(), "application/rss+xml"))
+        fetcher = FeedFetcher(validators=memory, timeout_s=2, attempts=1)
+        messenger = MessagingAgent(memory, Notifier([f"json://127.0.0.1:{server.port}/hook"]))
+        pipeline = DealPipeline(Scanner(fetcher), memory, KeywordPricer(), messenger,
+                                feeds=[server.url("/traps.xml"), server.url("/atom.xml")],
+                                threshold=50, notify_best=2, lock_path=tmp_path / "scan.lock")
+        yield server, memory, pipeline, DealTools(pipeline, KeywordPricer(), memory, messenger)
+        fetcher.close()
+
+
+def sent(server) -> list[str]:
+    return [json.loads(r.body)["title"] for r in server.requests_to("/hook")]
+
+
+def test_qualify_needs_the_threshold_and_the_interval():
+    deal = Deal(title="x", description="x", price=100, url="https://e.com/x", guid="x")
+    assert qualify(deal, Estimate(agent="e", value=151), 50) is not None
+    assert qualify(deal, Estimate(agent="e", value=150), 50) is None
+    assert qualify(deal, Estimate(agent="e", value=200, low=100, high=300), 50) is None
+    assert "interval" in qualify(deal, Estimate(agent="e", value=200, low=120, high=300), 50).reason
+
+
+def test_scan_prices_finds_and_notifies_the_best_once(world):
+    server, memory, pipeline, _ = world
+    report = pipeline.scan()
+    titles = sorted(o.deal.title for o in report.opportunities)
+    assert report.new_deals == 4 and report.assessed == 4
+    assert [t.split()[0] for t in titles] == ["Logitech", "Samsung", "Sony"]  # Anker fails the interval
+    assert sorted(t.split()[1] for t in sent(server)) == ["Logitech", "Samsung"]  # the best two
+    assert memory.counts()["notifications"] == 2
+    again = pipeline.scan()
+    assert again.new_deals == 0 and again.opportunities == []
+    assert len(sent(server)) == 2  # a second scan sends nothing
+
+
+def test_one_scan_at_a_time(world):
+    _, _, pipeline, tools = world
+    with scan_lock(pipeline.lock_path):
+        with pytest.raises(ScanBusy):
+            pipeline.scan()
+        assert "already running" in tools.scan_deals().text
+
+
+def test_tools_list_notify_and_explain(world):
+    server, memory, pipeline, tools = world
+    assert "No deals" in tools.list_opportunities().text
+    assert "Scan finished: 4 deals" in tools.scan_deals().text
+    under = tools.list_opportunities(max_price=300).text.splitlines()
+    assert len(under) == 2 and "Logitech" in under[0] and "Sony" in under[1]  # best saving first
+    assert "Sent via json" in tools.notify_user(query="sony headphones").text
+    assert "Already sent" in tools.notify_user(query="sony headphones").text
+    assert len(sent(server)) == 3
+    with pytest.raises(ValueError, match="no found deal"):
+        tools.notify_user(query="anker charger")  # seen, but not an opportunity
+    explained = tools.explain_estimate(query="samsung tv").text
+    assert "$1,200.00" in explained and "Why it qualified" in explained
+    assert "forest $1,195.00" in explained
+    text = tools.estimate_price("Sony WH-1000XM5 headphones").text
+    assert "Worth about $300.00" in text and "$260.00–$340.00" in text
+    assert "For “Sony WH-1000XM5" in tools.explain_estimate().text
+
+
+def test_injected_feed_text_cannot_make_the_planner_notify(world):
+    """A model that obeys text injected into a feed item still cannot alert about a deal that
+    does not qualify, nor alert twice in one run."""
+    server, memory, pipeline, tools = world
+    obedient = FakeChatModel([
+        ChatResponse(tool_calls=[ToolCall(id="1", name="scan_deals")]),
+        ChatResponse(tool_calls=[ToolCall(id="2", name="notify_user", arguments={"query": "anker"}),
+                                 ToolCall(id="3", name="notify_user", arguments={"query": "sony"})]),
+        "Done as the feed told me.",
+    ])
+    planner = PlanningAgent(obedient, tools, router=None, native_tools=True)
+    steps = [e for e in planner.run("scan for deals") if isinstance(e, ToolStep)]
+    outcomes = {(s.name, s.status) for s in steps}
+    assert ("notify_user", "error") in outcomes
+    assert len(sent(server)) == 2  # only the scan's own two alerts
+    assert memory.notification(next(o.deal.guid for o in memory.list_opportunities()
+                                    if "Sony" in o.deal.title)) is None
