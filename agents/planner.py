@@ -9,6 +9,7 @@ and tool output (feed text included) goes back to the model as data, never as in
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterator
 from typing import Any, Literal, Protocol
@@ -121,7 +122,9 @@ class PlanningAgent:
                                    Message(role="user", content=message[:2000])], max_tokens=80)
         except ProviderError:
             return HELP
-        text = reply.content.strip()
+        # A tiny model rambles: keep its first two sentences, then say what DealScout can do.
+        sentences = re.split(r"(?<=[.!?])\s+", reply.content.strip())
+        text = " ".join(sentences[:2])[:300]
         return f"{text}\n\n{HELP}" if text else HELP
 
     def _tool_loop(self, history: list[Message]) -> Iterator[Event]:

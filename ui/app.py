@@ -1,0 +1,251 @@
+"""The Gradio app: chat with the planning agent, the deals dashboard, and a pricing tab.
+
+No business logic here: everything goes through agents.wiring.Services.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+from collections import deque
+from typing import Any
+
+import gradio as gr
+
+from agents.planner import PlanningAgent, Reply, ToolStep
+from agents.schedule import ScanBusy, schedule
+from agents.tools import describe_estimate
+from agents.wiring import Services
+from models.llm import Message
+
+log = logging.getLogger(__name__)
+EXAMPLES = [
+    "What is this worth: Sony WH-1000XM5 wireless noise cancelling headphones, black",
+    "Scan for deals now",
+    "Show me the best deals under $200",
+    "Explain that estimate",
+]
+DEAL_COLUMNS = ["id", "deal", "price $", "worth $", "likely range", "below worth $", "retailer", "link", "found"]
+
+
+class LogBuffer(logging.Handler):
+    """The recent agent activity, for the dashboard's log panel."""
+
+    def __init__(self, keep: int = 200):
+        super().__init__(logging.INFO)
+        self.lines: deque[str] = deque(maxlen=keep)
+        self.setFormatter(logging.Formatter("%(asctime)s %(name)s: %(message)s", "%H:%M:%S"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+    def text(self) -> str:
+        return "\n".join(reversed(self.lines))
+
+
+def step_message(step: ToolStep) -> gr.ChatMessage:
+    title = f"🛠️ {step.name}({', '.join(f'{k}={str(v)[:40]!r}' for k, v in step.arguments.items())})"
+    status = "pending" if step.status == "pending" else "done"
+    # The step shows the gist; the full text is the answer (or what the model makes of it).
+    first = step.result.strip().split("\n", 1)[0][:160]
+    body = first if step.status != "error" else f"❌ {step.result}"
+    metadata: dict[str, Any] = {"title": title, "status": status}
+    if status == "done":
+        metadata["duration"] = round(step.seconds, 2)
+    return gr.ChatMessage(role="assistant", content=body or "…", metadata=metadata)
+
+
+def history_messages(history: list[dict[str, Any]]) -> list[Message]:
+    """Earlier turns for a tool-calling model: the plain user and assistant texts."""
+    out = []
+    for turn in history or []:
+        content = turn.get("content")
+        if turn.get("role") in ("user", "assistant") and isinstance(content, str) and not turn.get("metadata"):
+            out.append(Message(role=turn["role"], content=content))
+    return out[-12:]
+
+
+def deal_rows(services: Services, max_price: float | None = None) -> list[list[Any]]:
+    rows = []
+    for o in services.memory.list_opportunities(order="newest", max_price=max_price, limit=200):
+        e = o.estimate
+        interval = f"{e.low:,.0f}–{e.high:,.0f}" if e.low is not None and e.high is not None else ""
+        rows.append([o.id, o.deal.title, o.deal.price, e.value, interval, o.discount, o.deal.retailer,
+                     o.deal.url, f"{o.created_at:%Y-%m-%d %H:%M}"])
+    return rows
+
+
+def evidence_markdown(services: Services, opportunity_id: int) -> str:
+    found = services.memory.evidence(opportunity_id)
+    if found is None:
+        return "Select a deal to see its evidence."
+    o = found.opportunity
+    lines = [f"### {html.escape(o.deal.title)}", f"Price **${o.deal.price:,.2f}** — {html.escape(o.reason)}.",
+             "", html.escape(describe_estimate(o.estimate, neighbours=5)).replace("\n", "  \n")]
+    if found.estimates:
+        lines.append("\nEach agent: " + ", ".join(f"{e.agent} ${e.value:,.2f}" for e in found.estimates))
+    return "\n".join(lines)
+
+
+def price_table(services: Services, description: str) -> tuple[list[list[Any]], str]:
+    try:
+        estimate = services.pricer.estimate(description)
+    except ValueError as err:
+        raise gr.Error(str(err)) from err
+    rows = [[name, round(value, 2), ""] for name, value in estimate.members.items()]
+    interval = f"{estimate.low:,.2f} – {estimate.high:,.2f}" if estimate.low is not None else ""
+    rows.append([f"{estimate.agent} (final)", estimate.value, interval])
+    return rows, html.escape(describe_estimate(estimate, neighbours=5)).replace("\n", "  \n")
+
+
+class DealScoutApp:
+    def __init__(self, services: Services, *, scan_every_s: float | None = None):
+        self.services = services
+        self.logs = LogBuffer()
+        logging.getLogger("agents").addHandler(self.logs)
+        self.scan_every_s = scan_every_s or services.settings.scan_every_minutes * 60
+        self.scheduler = None
+
+    # --- handlers ----------------------------------------------------------------------------
+
+    def chat(self, message: str, history: list[dict[str, Any]], planner: PlanningAgent | None):
+        planner = planner or self.services.planner()
+        shown: list[gr.ChatMessage] = []
+        for event in planner.run(message, history_messages(history)):
+            if isinstance(event, ToolStep):
+                if shown and shown[-1].metadata and event.status != "pending":
+                    shown[-1] = step_message(event)
+                else:
+                    shown.append(step_message(event))
+            elif isinstance(event, Reply):
+                shown.append(gr.ChatMessage(role="assistant", content=event.text))
+            yield shown, planner
+
+    def estimate_price(self, description: str) -> dict[str, Any]:
+        """Estimate what a product is worth: the value, likely range, each agent and similar products."""
+        try:
+            return self.services.pricer.estimate(description).model_dump()
+        except ValueError as err:
+            raise gr.Error(str(err)) from err
+
+    def scan_deals(self) -> str:
+        """Scan the configured deal feeds now, price new deals, notify about the best."""
+        try:
+            return self.services.pipeline.scan().summary()
+        except ScanBusy:
+            return "A scan is already running."
+
+    def set_schedule(self, minutes: float, enabled: bool) -> str:
+        if self.scheduler is not None:
+            self.scheduler.shutdown(wait=False)
+            self.scheduler = None
+        if not enabled:
+            return "Scheduled scans are off."
+        if not minutes or minutes < 1:
+            return "Choose an interval of at least 1 minute."
+        self.scan_every_s = minutes * 60
+        self.scheduler = schedule(self.services.pipeline.scan, self.scan_every_s,
+                                  self.services.settings.data_dir / "scan.lock")
+        return f"Scanning every {minutes:g} minutes (server-side, also with no browser open)."
+
+    def apply_settings(self, threshold: float, feeds_text: str) -> str:
+        feeds = [line.strip() for line in feeds_text.splitlines() if line.strip()]
+        bad = [f for f in feeds if not f.startswith(("http://", "https://"))]
+        if bad:
+            return f"Only http(s) feed URLs can be set here: {', '.join(bad[:3])}"
+        if threshold is None or threshold < 0:
+            return "The threshold must be zero or more dollars."
+        pipeline = self.services.pipeline
+        pipeline.threshold, pipeline.feeds = float(threshold), feeds or pipeline.feeds
+        return f"Threshold ${threshold:,.0f}; {len(pipeline.feeds)} feeds."
+
+    def resend(self, opportunity_id: float | None) -> str:
+        if opportunity_id is None:
+            return "Select a deal first."
+        found = self.services.memory.evidence(int(opportunity_id))
+        if found is None:
+            return "That deal is gone."
+        alert = self.services.messenger.compose(found.opportunity)
+        sent = self.services.memory.notification(alert.key)
+        attempt = (sent.attempts if sent else 0) + 1
+        note = self.services.messenger.message(f"{alert.key}#resend-{attempt}", alert.title, alert.body)
+        return f"Re-sent via {note.channel}." if note and note.status == "delivered" else "Queued; delivery will be retried."
+
+    def deal_map(self):
+        from vectorstore.map import store_map
+        from vectorstore.store import VectorStore
+
+        s = self.services.settings
+        store = VectorStore.open(self.services.embedder, chroma_dir=s.chroma_dir, chroma_url=s.chroma_url)
+        return store_map(store, limit=1500)
+
+    # --- layout ------------------------------------------------------------------------------
+
+    def build(self) -> gr.Blocks:
+        s = self.services.settings
+        with gr.Blocks(title="DealScout", analytics_enabled=False) as demo:
+            gr.Markdown("# DealScout\nDeals worth your money, and what things are really worth.")
+            with gr.Tab("Chat"):
+                planner = gr.State(None)
+                chatbot = gr.Chatbot(height=520, label="DealScout", examples=[{"text": e} for e in EXAMPLES])
+                box = gr.Textbox(placeholder="Ask: what is this worth: …, scan for deals now, best deals under $200",
+                                 show_label=False, submit_btn=True)
+
+                def respond(message, shown, agent):
+                    shown = [*shown, gr.ChatMessage(role="user", content=message)]
+                    for new, session_agent in self.chat(message, shown[:-1], agent):
+                        yield "", [*shown, *new], session_agent
+
+                box.submit(respond, [box, chatbot, planner], [box, chatbot, planner], api_name="chat",
+                           concurrency_id="agents", concurrency_limit=2)
+                def use_example(evt: gr.SelectData) -> str:
+                    return evt.value["text"]
+
+                chatbot.example_select(use_example, None, box, api_visibility="private")
+            with gr.Tab("Deals"):
+                with gr.Row():
+                    scan_now = gr.Button("Scan now", variant="primary")
+                    status = gr.Textbox(label="Status", interactive=False, scale=3)
+                table = gr.Dataframe(headers=DEAL_COLUMNS, value=lambda: deal_rows(self.services),
+                                     interactive=False, wrap=True, label="Opportunities")
+                selected = gr.Number(visible=False)
+                with gr.Row():
+                    evidence = gr.Markdown("Select a deal to see its evidence.")
+                    resend = gr.Button("Re-send alert", scale=0)
+                with gr.Accordion("Schedule and settings", open=False):
+                    with gr.Row():
+                        every = gr.Number(value=s.scan_every_minutes, label="Scan every (minutes)")
+                        enabled = gr.Checkbox(value=self.scheduler is not None, label="Scheduled scans on")
+                        threshold = gr.Number(value=s.threshold, label="Threshold ($ below worth)")
+                    feeds = gr.Textbox(value="\n".join(s.feeds), lines=4, label="Feeds (one URL a line)")
+                    apply = gr.Button("Apply")
+                activity = gr.Textbox(label="Agent activity", lines=8, max_lines=8, interactive=False)
+                timer = gr.Timer(10)
+                timer.tick(lambda: (deal_rows(self.services), self.logs.text()), None, [table, activity],
+                           api_visibility="private")
+                scan_now.click(self.scan_deals, None, status, api_name="scan_deals", concurrency_id="scan",
+                               concurrency_limit=1).then(lambda: deal_rows(self.services), None, table)
+
+                def pick(evt: gr.SelectData, rows):
+                    row = evt.index[0] if isinstance(evt.index, list | tuple) else evt.index
+                    opportunity_id = int(rows.iloc[row, 0])
+                    return opportunity_id, evidence_markdown(self.services, opportunity_id)
+
+                table.select(pick, table, [selected, evidence], api_visibility="private")
+                resend.click(self.resend, selected, status, api_visibility="private")
+                enabled.change(self.set_schedule, [every, enabled], status, api_visibility="private")
+                apply.click(self.apply_settings, [threshold, feeds], status, api_visibility="private")
+                with gr.Accordion("Map of known products", open=False):
+                    plot = gr.Plot()
+                    gr.Button("Draw the map").click(self.deal_map, None, plot, api_visibility="private")
+            with gr.Tab("Price"):
+                description = gr.Textbox(lines=4, label="Product description")
+                go = gr.Button("Estimate", variant="primary")
+                estimates = gr.Dataframe(headers=["agent", "estimate $", "likely range $"], interactive=False)
+                why = gr.Markdown()
+                go.click(lambda d: price_table(self.services, d), description, [estimates, why],
+                         api_name="price", concurrency_id="pricing", concurrency_limit=2)
+            gr.api(self.estimate_price, api_name="estimate_price")
+            demo.load(lambda: self.logs.text(), None, activity, api_visibility="private")
+        demo.queue(default_concurrency_limit=2, max_size=64)
+        return demo
