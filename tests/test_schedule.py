@@ -1,0 +1,50 @@
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from agents.schedule import ScanBusy, parse_every, scan_lock, schedule
+
+
+def test_parse_every():
+    assert parse_every("30m") == 1800 and parse_every("2h") == 7200 and parse_every("45s") == 45
+    assert parse_every("90") == 5400  # plain numbers are minutes
+    for bad in ("soon", "5s", "-3m", ""):
+        with pytest.raises(ValueError):
+            parse_every(bad)
+
+
+def test_lock_is_exclusive_and_a_killed_holder_does_not_leave_it_stuck(tmp_path):
+    lock = tmp_path / "scan.lock"
+    with scan_lock(lock), pytest.raises(ScanBusy), scan_lock(lock):
+        pass
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; sys.path.insert(0, '.');"
+        "from agents.schedule import scan_lock; from pathlib import Path\n"
+        f"with scan_lock(Path({str(lock)!r})):\n    print('held', flush=True); time.sleep(60)")],
+        stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    with pytest.raises(ScanBusy), scan_lock(lock):
+        pass
+    holder.kill()
+    holder.wait()
+    with scan_lock(lock):  # the kernel released it with the dead process
+        pass
+
+
+def test_background_schedule_runs_now_and_skips_while_busy(tmp_path):
+    lock = tmp_path / "scan.lock"
+    ran = threading.Event()
+    scheduler = schedule(ran.set, 3600, lock)
+    try:
+        assert ran.wait(10)  # the first run is immediate
+    finally:
+        scheduler.shutdown(wait=False)
+    calls = []
+    with scan_lock(lock):
+        scheduler = schedule(lambda: calls.append(1), 3600, lock)
+        time.sleep(1.5)
+        scheduler.shutdown(wait=False)
+    assert calls == []  # skipped: another scan held the lock
