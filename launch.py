@@ -35,6 +35,44 @@ def fail(message: str) -> None:
 
 # --- commands: llm, chat (models/) -----------------------------------------------------------
 
+@app.command()
+def chat(
+    message: Annotated[str, typer.Argument(help="What to ask; '-' reads standard input.")],
+    llm: Annotated[str | None, typer.Option(help="Provider spec, e.g. local, openai:gpt-4o-mini; default: DEALSCOUT_LLM.")] = None,
+    system: Annotated[str, typer.Option(help="System prompt.")] = "You are DealScout, a concise shopping assistant.",
+    max_tokens: Annotated[int, typer.Option(min=1, help="Longest answer, in tokens.")] = 256,
+) -> None:
+    """Ask the configured LLM one question and stream the answer (the local model needs no key)."""
+    from models.llm import Message, ProviderError
+    from models.providers import make_chat_model
+
+    cfg = settings()
+    text = sys.stdin.read() if message == "-" else message
+    try:
+        model = make_chat_model(llm or cfg.llm, cfg)
+        for piece in model.stream([Message(role="system", content=system),
+                                   Message(role="user", content=text)], max_tokens=max_tokens):
+            print(piece, end="", flush=True)
+    except ProviderError as err:
+        fail(str(err))
+    print()
+
+
+@llm_app.command("check")
+def llm_check() -> None:
+    """List the LLM providers, whether each is configured, and whether it answers."""
+    from models.providers import check_providers
+
+    statuses = check_providers(settings())
+    out = Console(highlight=False, soft_wrap=True)
+    for s in statuses:
+        mark = "[green]ok[/green]  " if s.ok else ("[dim]--[/dim]  " if not s.configured else "[red]FAIL[/red]")
+        used = f" [dim](used by {', '.join(s.used_by)})[/dim]" if s.used_by else ""
+        took = f" in {s.latency_s:.1f} s" if s.latency_s is not None else ""
+        out.print(f"{mark} {s.spec}{used}: {s.detail}{took}")
+    if any(s.used_by and not s.ok for s in statuses):
+        raise typer.Exit(1)
+
 # --- commands: price (agents/) ---------------------------------------------------------------
 
 # --- commands: scan, route (agents/) ---------------------------------------------------------
