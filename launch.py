@@ -48,12 +48,16 @@ def chat(
 
     cfg = settings()
     text = sys.stdin.read() if message == "-" else message
+    said = False
     try:
         model = make_chat_model(llm or cfg.llm, cfg)
         for piece in model.stream([Message(role="system", content=system),
                                    Message(role="user", content=text)], max_tokens=max_tokens):
             print(piece, end="", flush=True)
+            said = True
     except ProviderError as err:
+        if said:
+            print()  # the error goes on its own line, after what was already said
         fail(str(err))
     print()
 
