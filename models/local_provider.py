@@ -36,6 +36,8 @@ from models.llm import (
 
 DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 N_CTX = 4096
+# llama.cpp threads spin while they wait: on a busy 2-core machine one thread can decode several
+# times faster than two (benchmarks/llm_speed.py --threads 1 shows it).
 N_THREADS = 2
 DEFAULT_MAX_TOKENS = 512  # a tiny model can ramble to the end of the context otherwise
 # Under a grammar a tiny model may repeat itself inside a string or list until max_tokens cuts the
@@ -43,7 +45,7 @@ DEFAULT_MAX_TOKENS = 512  # a tiny model can ramble to the end of the context ot
 MAX_STRING = 300
 MAX_ITEMS = 20
 
-_loaded: dict[Path, tuple[Any, threading.Lock]] = {}
+_loaded: dict[tuple[Path, int], tuple[Any, threading.Lock]] = {}
 _loading = threading.Lock()
 
 
@@ -59,30 +61,30 @@ def default_model_path() -> Path:
     return path
 
 
-def load_llama(path: Path) -> tuple[Any, threading.Lock]:
+def load_llama(path: Path, n_threads: int = N_THREADS) -> tuple[Any, threading.Lock]:
     """The process-wide llama.cpp model for `path` and the lock that guards it."""
     path = path.expanduser().resolve()
     with _loading:
-        if path not in _loaded:
+        if (path, n_threads) not in _loaded:
             if not path.is_file():
                 raise ProviderError(f"local model file not found: {path}")
             from llama_cpp import Llama  # imported late: loading the library takes a moment
 
             try:
-                llama = Llama(model_path=str(path), n_ctx=N_CTX, n_threads=N_THREADS, verbose=False)
+                llama = Llama(model_path=str(path), n_ctx=N_CTX, n_threads=n_threads, verbose=False)
             except (ValueError, RuntimeError) as err:
                 raise ProviderError(f"could not load the local model {path.name}: {err}") from None
-            _loaded[path] = (llama, threading.Lock())
-        return _loaded[path]
+            _loaded[path, n_threads] = (llama, threading.Lock())
+        return _loaded[path, n_threads]
 
 
 class LocalChatModel:
-    def __init__(self, path: Path | None = None, *, timeout_s: float = 60.0):
+    def __init__(self, path: Path | None = None, *, timeout_s: float = 60.0, n_threads: int = N_THREADS):
         self.path = path or default_model_path()
         self.name = f"local:{self.path.name}"
         self.timeout_s = timeout_s  # how long to wait for another thread's call to finish
         self.calls = CallLog(self.name)
-        self._llama, self._lock = load_llama(self.path)
+        self._llama, self._lock = load_llama(self.path, n_threads)
 
     def chat(
         self,
