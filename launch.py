@@ -82,6 +82,29 @@ def llm_check() -> None:
 # --- commands: scan, route (agents/) ---------------------------------------------------------
 
 @app.command()
+def route(
+    message: Annotated[str, typer.Argument(help="A chat message; '-' reads standard input.")],
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Show the tool (or none) and arguments the planner would choose for a message, without running it."""
+    from agents.router import Router
+    from models.embeddings import Embedder
+
+    text = sys.stdin.read() if message == "-" else message
+    try:
+        chosen = Router(Embedder()).route(text)
+    except (ImportError, OSError) as err:
+        fail(f"could not load the MiniLM embeddings ({err}); run scripts/setup.sh")
+    if json_out:
+        print(chosen.model_dump_json())
+        return
+    out = Console(highlight=False)
+    out.print(f"tool       {chosen.tool or 'none (answered in text)'}")
+    out.print(f"arguments  {json.dumps(chosen.arguments, ensure_ascii=False)[:500]}")
+    out.print(f"confidence {chosen.confidence:.2f}  [dim]{chosen.reason}[/dim]")
+
+
+@app.command()
 def scan(
     feed: Annotated[list[str] | None, typer.Option(
         "--feed", help="Feed URL, file:// URL or path (repeatable); default: the configured feeds.")] = None,
