@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import html
 import logging
+import re
 from collections import deque
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 import gradio as gr
 
@@ -25,7 +27,9 @@ EXAMPLES = [
     "Show me the best deals under $200",
     "Explain that estimate",
 ]
-DEAL_COLUMNS = ["id", "deal", "price $", "worth $", "likely range", "below worth $", "retailer", "link", "found"]
+DEAL_COLUMNS = ["id", "deal", "price $", "worth $", "likely range $", "below worth $", "retailer", "link", "found"]
+DEAL_TYPES = ["number", "str", "number", "number", "str", "number", "str", "markdown", "str"]
+DEAL_WIDTHS = ["5%", "33%", "8%", "8%", "10%", "9%", "9%", "9%", "9%"]
 
 
 class LogBuffer(logging.Handler):
@@ -43,8 +47,19 @@ class LogBuffer(logging.Handler):
         return "\n".join(reversed(self.lines))
 
 
+def shown_text(text: str) -> str:
+    """Chat text is shown as typed or found: markup in it (feed titles, pasted pages) is shown as
+    text, never run; Markdown still renders."""
+    return html.escape(text, quote=False)
+
+
+def argument_text(value: Any) -> str:
+    return repr(value[:40]) if isinstance(value, str) else f"{value:g}" if isinstance(value, float) else str(value)
+
+
 def step_message(step: ToolStep) -> gr.ChatMessage:
-    title = f"🛠️ {step.name}({', '.join(f'{k}={str(v)[:40]!r}' for k, v in step.arguments.items())})"
+    arguments = ", ".join(f"{k}={argument_text(v)}" for k, v in step.arguments.items())
+    title = shown_text(f"🛠️ {step.name}({arguments})")
     status = "pending" if step.status == "pending" else "done"
     # The step shows the gist; the full text is the answer (or what the model makes of it).
     first = step.result.strip().split("\n", 1)[0][:160]
@@ -52,16 +67,24 @@ def step_message(step: ToolStep) -> gr.ChatMessage:
     metadata: dict[str, Any] = {"title": title, "status": status}
     if status == "done":
         metadata["duration"] = round(step.seconds, 2)
-    return gr.ChatMessage(role="assistant", content=body or "…", metadata=metadata)
+    return gr.ChatMessage(role="assistant", content=shown_text(body) or "…", metadata=metadata)
+
+
+def message_text(content: Any) -> str:
+    """A chat turn's text; Gradio 6 hands content over as parts ({"type": "text", "text": ...})."""
+    if isinstance(content, str):
+        return content
+    parts = content if isinstance(content, list) else []
+    return "\n".join(p.get("text") or "" for p in parts if isinstance(p, dict) and p.get("type") == "text")
 
 
 def history_messages(history: list[dict[str, Any]]) -> list[Message]:
-    """Earlier turns for a tool-calling model: the plain user and assistant texts."""
+    """Earlier turns for a tool-calling model: the plain user and assistant texts (no tool steps)."""
     out = []
     for turn in history or []:
-        content = turn.get("content")
-        if turn.get("role") in ("user", "assistant") and isinstance(content, str) and not turn.get("metadata"):
-            out.append(Message(role=turn["role"], content=content))
+        role, text = turn.get("role"), message_text(turn.get("content")).strip()
+        if role in ("user", "assistant") and text and not (turn.get("metadata") or {}).get("title"):
+            out.append(Message(role=role, content=html.unescape(text)))
     return out[-12:]
 
 
@@ -71,8 +94,15 @@ def deal_rows(services: Services, max_price: float | None = None) -> list[list[A
         e = o.estimate
         interval = f"{e.low:,.0f}–{e.high:,.0f}" if e.low is not None and e.high is not None else ""
         rows.append([o.id, o.deal.title, o.deal.price, e.value, interval, o.discount, o.deal.retailer,
-                     o.deal.url, f"{o.created_at:%Y-%m-%d %H:%M}"])
+                     link_markdown(o.deal.url), f"{o.created_at:%Y-%m-%d %H:%M}"])
     return rows
+
+
+def link_markdown(url: str) -> str:
+    """A short clickable link to a feed's URL; the URL is percent-encoded and the text is the bare
+    host, so nothing from the feed can break out of the markdown."""
+    host = re.sub(r"[^a-z0-9.-]", "", urlsplit(url).hostname or "") or "link"
+    return f"[{host.removeprefix('www.')} ↗]({quote(url, safe=':/?#@!$&*+,;=%-._~')})"
 
 
 def evidence_markdown(services: Services, opportunity_id: int) -> str:
@@ -102,14 +132,21 @@ class DealScoutApp:
     def __init__(self, services: Services, *, scan_every_s: float | None = None):
         self.services = services
         self.logs = LogBuffer()
-        logging.getLogger("agents").addHandler(self.logs)
+        agents_log = logging.getLogger("agents")
+        agents_log.addHandler(self.logs)
+        if agents_log.getEffectiveLevel() > logging.INFO:  # else the activity panel stays empty
+            agents_log.setLevel(logging.INFO)
         self.scan_every_s = scan_every_s or services.settings.scan_every_minutes * 60
         self.scheduler = None
 
     # --- handlers ----------------------------------------------------------------------------
 
     def chat(self, message: str, history: list[dict[str, Any]], planner: PlanningAgent | None):
-        planner = planner or self.services.planner()
+        try:
+            planner = planner or self.services.planner()
+        except ValueError as err:  # e.g. no pricing agent built yet: say so in the chat
+            yield [gr.ChatMessage(role="assistant", content=shown_text(f"I am not ready yet: {err}"))], None
+            return
         shown: list[gr.ChatMessage] = []
         for event in planner.run(message, history_messages(history)):
             if isinstance(event, ToolStep):
@@ -118,8 +155,15 @@ class DealScoutApp:
                 else:
                     shown.append(step_message(event))
             elif isinstance(event, Reply):
-                shown.append(gr.ChatMessage(role="assistant", content=event.text))
+                shown.append(gr.ChatMessage(role="assistant", content=shown_text(event.text)))
             yield shown, planner
+
+    def deal_table(self) -> list[list[Any]]:
+        """The opportunities found so far, newest first, as the Deals tab shows them."""
+        return deal_rows(self.services)
+
+    def dashboard(self) -> tuple[list[list[Any]], str]:
+        return self.deal_table(), self.logs.text()
 
     def estimate_price(self, description: str) -> dict[str, Any]:
         """Estimate what a product is worth: the value, likely range, each agent and similar products."""
@@ -134,6 +178,8 @@ class DealScoutApp:
             return self.services.pipeline.scan().summary()
         except ScanBusy:
             return "A scan is already running."
+        except ValueError as err:
+            raise gr.Error(str(err)) from err
 
     def set_schedule(self, minutes: float, enabled: bool) -> str:
         if self.scheduler is not None:
@@ -143,9 +189,13 @@ class DealScoutApp:
             return "Scheduled scans are off."
         if not minutes or minutes < 1:
             return "Choose an interval of at least 1 minute."
+        try:
+            scan = self.services.pipeline.scan
+        except ValueError as err:  # e.g. no pricing agent yet: the app still starts, and says why
+            log.warning("scheduled scans are off: %s", err)
+            return f"Scheduled scans are off: {err}"
         self.scan_every_s = minutes * 60
-        self.scheduler = schedule(self.services.pipeline.scan, self.scan_every_s,
-                                  self.services.settings.data_dir / "scan.lock")
+        self.scheduler = schedule(scan, self.scan_every_s, self.services.settings.data_dir / "scan.lock")
         return f"Scanning every {minutes:g} minutes (server-side, also with no browser open)."
 
     def apply_settings(self, threshold: float, feeds_text: str) -> str:
@@ -192,7 +242,7 @@ class DealScoutApp:
                                  show_label=False, submit_btn=True)
 
                 def respond(message, shown, agent):
-                    shown = [*shown, gr.ChatMessage(role="user", content=message)]
+                    shown = [*shown, gr.ChatMessage(role="user", content=shown_text(message))]
                     for new, session_agent in self.chat(message, shown[:-1], agent):
                         yield "", [*shown, *new], session_agent
 
@@ -202,11 +252,11 @@ class DealScoutApp:
                     return evt.value["text"]
 
                 chatbot.example_select(use_example, None, box, api_visibility="private")
-            with gr.Tab("Deals"):
+            with gr.Tab("Deals") as deals_tab:
                 with gr.Row():
                     scan_now = gr.Button("Scan now", variant="primary")
                     status = gr.Textbox(label="Status", interactive=False, scale=3)
-                table = gr.Dataframe(headers=DEAL_COLUMNS, value=lambda: deal_rows(self.services),
+                table = gr.Dataframe(headers=DEAL_COLUMNS, datatype=DEAL_TYPES, column_widths=DEAL_WIDTHS,
                                      interactive=False, wrap=True, label="Opportunities")
                 selected = gr.Number(visible=False)
                 with gr.Row():
@@ -221,10 +271,10 @@ class DealScoutApp:
                     apply = gr.Button("Apply")
                 activity = gr.Textbox(label="Agent activity", lines=8, max_lines=8, interactive=False)
                 timer = gr.Timer(10)
-                timer.tick(lambda: (deal_rows(self.services), self.logs.text()), None, [table, activity],
-                           api_visibility="private")
+                timer.tick(self.dashboard, None, [table, activity], api_visibility="private")
+                deals_tab.select(self.dashboard, None, [table, activity], api_visibility="private")
                 scan_now.click(self.scan_deals, None, status, api_name="scan_deals", concurrency_id="scan",
-                               concurrency_limit=1).then(lambda: deal_rows(self.services), None, table)
+                               concurrency_limit=1).then(self.deal_table, None, table, api_name="deals")
 
                 def pick(evt: gr.SelectData, rows):
                     row = evt.index[0] if isinstance(evt.index, list | tuple) else evt.index
@@ -246,6 +296,6 @@ class DealScoutApp:
                 go.click(lambda d: price_table(self.services, d), description, [estimates, why],
                          api_name="price", concurrency_id="pricing", concurrency_limit=2)
             gr.api(self.estimate_price, api_name="estimate_price")
-            demo.load(lambda: self.logs.text(), None, activity, api_visibility="private")
+            demo.load(self.dashboard, None, [table, activity], api_visibility="private")
         demo.queue(default_concurrency_limit=2, max_size=64)
         return demo
