@@ -9,18 +9,27 @@ leaves work that the next run picks up, and nothing is done twice:
     undecided_opportunities()   opportunities not yet chosen or passed for notification
     queue_notifications(...)    notification intents (unique per deal) + decisions, atomically
     pending_notifications()     intents not yet delivered (new, failed, or cut off by a crash)
+    claim_notification(...)     'sending': this process delivers it now (no other thread or process)
     mark_delivered / mark_failed
 
-A notification is marked delivered once; only a crash between sending and marking can repeat it.
+Delivery is at-least-once on the wire and exactly-once where it is shown: every notification
+carries an idempotency key (`delivery_key`) that travels with the message, and is claimed
+('sending') before it is sent. A process killed between sending and marking leaves it 'sending';
+the next delivery round finds that its owner is gone, sends it again with the same key, and a
+receiver that dedupes by key (the outbox, a webhook honouring Idempotency-Key) shows it once.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
+import socket
 import sqlite3
 import threading
+import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -48,10 +57,18 @@ CREATE TABLE IF NOT EXISTS notifications (
     opportunity_id INTEGER REFERENCES opportunities(id), title TEXT NOT NULL, body TEXT NOT NULL,
     url TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'pending', channel TEXT NOT NULL DEFAULT '',
     attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT NOT NULL DEFAULT '',
-    created_at TEXT NOT NULL, delivered_at TEXT);
+    created_at TEXT NOT NULL, delivered_at TEXT, claimed_by TEXT NOT NULL DEFAULT '', claimed_at TEXT);
 CREATE TABLE IF NOT EXISTS feed_state (
     url TEXT PRIMARY KEY, etag TEXT NOT NULL, last_modified TEXT NOT NULL, updated_at TEXT NOT NULL);
 """
+
+# Columns added after the first release, for databases created before them.
+MIGRATIONS = {("notifications", "claimed_by"): "TEXT NOT NULL DEFAULT ''",
+              ("notifications", "claimed_at"): "TEXT"}
+# A claim older than this is taken over even when its owner may be alive (a hung process): far
+# longer than one delivery with its retries takes.
+CLAIM_LEASE = timedelta(minutes=10)
+_PROCESS_TOKEN = uuid.uuid4().hex[:12]  # tells this process from an earlier one with the same pid
 
 
 class StoreError(RuntimeError):
@@ -76,12 +93,19 @@ class Alert(BaseModel):
 
 class Notification(Alert):
     id: int
-    status: Literal["pending", "delivered"]
+    status: Literal["pending", "sending", "delivered"]  # sending: claimed, maybe cut off by a crash
     channel: str = ""
     attempts: int = 0
     last_error: str = ""
     created_at: datetime
     delivered_at: datetime | None = None
+    claimed_by: str = ""
+    claimed_at: datetime | None = None
+
+    @property
+    def delivery_key(self) -> str:
+        """The idempotency key sent with every delivery of this notification (stable, opaque)."""
+        return delivery_key(self.key)
 
 
 class Evidence(BaseModel):
@@ -91,6 +115,33 @@ class Evidence(BaseModel):
 
 def deal_key(deal: Deal) -> str:
     return deal.guid or deal.url
+
+
+def delivery_key(key: str) -> str:
+    return "dealscout-" + hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+def _owner_gone(owner: str, me: str) -> bool:
+    """Whether the process that claimed a notification has died (as far as this host can tell).
+
+    `owner` is "host:pid:token"; the token tells this process from an earlier one with its pid
+    (a container's app is pid 1 after every restart)."""
+    host, _, rest = owner.partition(":")
+    pid, _, _token = rest.partition(":")
+    my_host, _, my_rest = me.partition(":")
+    if host != my_host or not pid.isdigit() or os.name != "posix":
+        return False  # another machine, or no way to ask: the lease decides
+    if owner == me:
+        return False  # this process: another of its threads is delivering it now
+    if int(pid) == int(my_rest.partition(":")[0]):
+        return True  # our pid, another token: an earlier incarnation
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def _now() -> str:
@@ -110,8 +161,20 @@ class Memory:
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA foreign_keys=ON")
             self._db.executescript(SCHEMA)
+            self._migrate()
         except (sqlite3.Error, OSError) as err:
             raise StoreError(f"cannot open the memory database {self.path}: {err}") from err
+
+    @property
+    def owner(self) -> str:
+        """Who claims notifications from this process: "host:pid:token"."""
+        return f"{socket.gethostname()}:{os.getpid()}:{_PROCESS_TOKEN}"
+
+    def _migrate(self) -> None:
+        for (table, column), kind in MIGRATIONS.items():
+            have = {row["name"] for row in self._db.execute(f"PRAGMA table_info({table})")}
+            if column not in have:
+                self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
     def close(self) -> None:
         with self._lock:
@@ -240,22 +303,44 @@ class Memory:
         return queued
 
     def pending_notifications(self) -> list[Notification]:
-        rows = self._rows("SELECT * FROM notifications WHERE status = 'pending' ORDER BY id")
+        """Not yet delivered: new, failed, or 'sending' (being sent now, or cut off by a crash)."""
+        rows = self._rows("SELECT * FROM notifications WHERE status IN ('pending', 'sending') "
+                          "ORDER BY id")
         return [Notification.model_validate(dict(r)) for r in rows]
+
+    def claim_notification(self, note: Notification) -> bool:
+        """Take a notification to deliver it now; False if another thread or live process has it.
+
+        A 'sending' one is taken over when its owner died (a crash between sending and marking)
+        or its claim is older than CLAIM_LEASE. The update only matches the row's state and owner
+        as `note` saw them, so of two claimers only one wins.
+        """
+        if note.status == "delivered":
+            return False
+        if note.status == "sending":
+            expired = note.claimed_at is None or datetime.now(UTC) - note.claimed_at > CLAIM_LEASE
+            if not (expired or _owner_gone(note.claimed_by, self.owner)):
+                return False
+        with self._transaction() as db:
+            return bool(db.execute(
+                "UPDATE notifications SET status = 'sending', claimed_by = ?, claimed_at = ? "
+                "WHERE id = ? AND status = ? AND claimed_by = ?",
+                (self.owner, _now(), note.id, note.status, note.claimed_by)).rowcount)
 
     def mark_delivered(self, notification_id: int, channel: str) -> bool:
         """Mark a notification sent; False if it was already marked (it is never marked twice)."""
         with self._transaction() as db:
             return bool(db.execute(
                 "UPDATE notifications SET status = 'delivered', channel = ?, delivered_at = ?, "
-                "attempts = attempts + 1 WHERE id = ? AND status = 'pending'",
+                "attempts = attempts + 1 WHERE id = ? AND status IN ('pending', 'sending')",
                 (channel, _now(), notification_id)).rowcount)
 
     def mark_failed(self, notification_id: int, error: str) -> None:
-        """Record a failed delivery; the notification stays pending and is retried later."""
+        """Record a failed delivery; the notification is pending again and retried later."""
         with self._transaction() as db:
-            db.execute("UPDATE notifications SET attempts = attempts + 1, last_error = ? "
-                       "WHERE id = ? AND status = 'pending'", (error[:500], notification_id))
+            db.execute("UPDATE notifications SET status = 'pending', attempts = attempts + 1, "
+                       "last_error = ? WHERE id = ? AND status IN ('pending', 'sending')",
+                       (error[:500], notification_id))
 
     # --- what the UI asks ---------------------------------------------------------------------
 

@@ -1,8 +1,13 @@
 """Messaging agent: word alerts about opportunities and deliver them through apprise.
 
-Every alert is first queued in memory (its intent is durable), then delivered, then marked. With no
-apprise URL configured, alerts go to the app's inbox (memory) and the log. Failed deliveries are
-retried with backoff now, and stay pending to be retried at the next delivery round.
+Every alert is first queued in memory (its intent is durable), claimed, delivered, then marked.
+With no apprise URL configured, alerts go to the app's inbox (memory) and the log. Failed
+deliveries are retried with backoff now, and stay pending to be retried at the next delivery round.
+
+Each delivery carries the notification's idempotency key: generic webhooks (json://, xml://,
+form://) get it as an `Idempotency-Key` header and an `idempotency_key` field, so a receiver can
+drop the one repeat that a crash between sending and marking causes (see agents/memory.py).
+Services with no place for it (push, chat, mail) may show that rare repeat.
 """
 
 from __future__ import annotations
@@ -34,9 +39,23 @@ def _channel(url: str) -> str:
     return urlparse(url).scheme or "unknown"
 
 
+# apprise's generic webhooks: "+Name=value" adds a header, ":name=value" a payload field.
+KEYED_SCHEMES = frozenset({"json", "jsons", "xml", "xmls", "form", "forms"})
+
+
+def keyed_url(url: str, key: str) -> str:
+    """The apprise URL that sends `key` along, for the schemes that can carry it."""
+    if not key or _channel(url) not in KEYED_SCHEMES:
+        return url
+    base, mark, fragment = url.partition("#")
+    joiner = "&" if "?" in base else "?"
+    return f"{base}{joiner}+Idempotency-Key={key}&:idempotency_key={key}{mark}{fragment}"
+
+
 class Sender(Protocol):
-    def send(self, title: str, body: str) -> str:
-        """Deliver or raise DeliveryError; returns the channel(s) that took the message."""
+    def send(self, title: str, body: str, key: str = "") -> str:
+        """Deliver or raise DeliveryError; returns the channel(s) that took the message.
+        `key` is the same on every delivery of one notification: a receiver may dedupe by it."""
         ...
 
 
@@ -46,24 +65,24 @@ class Notifier:
     def __init__(self, urls: Sequence[str], *, attempts: int = 3, backoff_s: float = 2.0):
         if not urls:
             raise ValueError("no notification URL given")
-        self.targets: list[tuple[str, apprise.Apprise]] = []
-        for url in urls:
-            target = apprise.Apprise()
-            if not target.add(url):
+        self.urls = list(urls)
+        for url in self.urls:
+            if not apprise.Apprise().add(url):
                 raise ValueError(f"not a notification URL apprise understands: {_channel(url)}://... "
                                  "(see https://github.com/caronc/apprise/wiki)")
-            self.targets.append((_channel(url), target))
         self.attempts = max(1, attempts)
         self.backoff_s = backoff_s
 
-    def send(self, title: str, body: str) -> str:
+    def send(self, title: str, body: str, key: str = "") -> str:
         """Deliver to every URL, retrying each; returns the channels that took it.
 
         Raises DeliveryError when none did. A channel that failed while another succeeded is
         reported in the log, not retried later (that would repeat the message on the others).
         """
         delivered, errors = [], []
-        for channel, target in self.targets:
+        for url in self.urls:
+            channel, target = _channel(url), apprise.Apprise()
+            target.add(keyed_url(url, key))
             try:
                 self._send_one(target, title, body)
                 delivered.append(channel)
@@ -163,6 +182,7 @@ class DeliveryReport(BaseModel):
     delivered: int = 0
     to_inbox: int = 0
     failed: int = 0
+    resumed: int = 0  # deliveries a crash cut off earlier, sent again with the same key
     errors: list[str] = Field(default_factory=list)
 
 
@@ -203,13 +223,20 @@ class MessagingAgent:
                 if self.memory.mark_delivered(note.id, "inbox"):
                     report.to_inbox += 1
                 continue
+            if not self.memory.claim_notification(note):
+                continue  # another thread or process is delivering it right now
+            if note.status == "sending":
+                report.resumed += 1
+                log.info("resending %r (a crash cut off its delivery) with the same key %s",
+                         note.title, note.delivery_key)
             try:
-                channel = self.notifier.send(note.title, note.body)
-            except DeliveryError as err:
-                self.memory.mark_failed(note.id, str(err))
+                channel = self.notifier.send(note.title, note.body, key=note.delivery_key)
+            except Exception as err:  # a sender's failure of any kind leaves it pending, never stuck
+                reason = str(err) if isinstance(err, DeliveryError) else f"{type(err).__name__}: {err}"
+                self.memory.mark_failed(note.id, reason)
                 report.failed += 1
-                report.errors.append(f"{note.title}: {err}")
-                log.warning("notification %r failed, will retry at the next round: %s", note.title, err)
+                report.errors.append(f"{note.title}: {reason}")
+                log.warning("notification %r failed, will retry at the next round: %s", note.title, reason)
                 continue
             if self.memory.mark_delivered(note.id, channel):
                 report.delivered += 1

@@ -96,6 +96,40 @@ def test_notification_lifecycle(tmp_path):
         assert (sent.status, sent.channel, sent.attempts) == ("delivered", "json", 2)
 
 
+def test_a_claim_is_taken_once_and_taken_over_only_from_a_dead_owner(tmp_path):
+    db = tmp_path / "m.db"
+    with Memory(db) as memory, Memory(db) as other:
+        [note_id] = memory.queue_notifications([Alert(key="k", title="t", body="b")])
+        [note] = memory.pending_notifications()
+        assert memory.claim_notification(note) is True
+        assert other.claim_notification(note) is False  # the same view of the row: one winner
+        [sending] = other.pending_notifications()
+        assert sending.status == "sending" and sending.claimed_by == memory.owner
+        assert other.claim_notification(sending) is False  # its owner (this process) is alive
+        assert memory.claim_notification(sending) is False  # another thread of ours has it
+        assert sending.delivery_key == note.delivery_key and sending.delivery_key.startswith("dealscout-")
+        memory.mark_failed(note_id, "refused")
+        [failed] = other.pending_notifications()
+        assert (failed.status, failed.attempts) == ("pending", 1)
+        assert other.claim_notification(failed) is True
+    # a claim left by a process that died (here: a child that exited) is taken over at once
+    child = subprocess.run([sys.executable, "-c", (
+        "import os, sys; sys.path.insert(0, '.');"
+        "from agents.memory import Memory; from pathlib import Path\n"
+        f"m = Memory(Path({str(db)!r})); n = m.pending_notifications()[0]\n"
+        "m.mark_failed(n.id, 'x'); n = m.pending_notifications()[0]\n"
+        "print(m.claim_notification(n), os.getpid())")],
+        cwd=ROOT, capture_output=True, text=True, timeout=60)
+    claimed, child_pid = child.stdout.split()
+    assert claimed == "True", child.stderr
+    with Memory(db) as memory:
+        [orphan] = memory.pending_notifications()
+        assert orphan.status == "sending" and orphan.claimed_by.split(":")[1] == child_pid
+        assert memory.claim_notification(orphan) is True
+        assert memory.mark_delivered(orphan.id, "json") is True
+        assert memory.pending_notifications() == []
+
+
 def test_queries_for_the_ui(tmp_path):
     with Memory(tmp_path / "m.db") as memory:
         deals = [make_deal(1, 40, "Tools"), make_deal(2, 300, "Audio"), make_deal(3, 20, "Tools"),
@@ -134,17 +168,29 @@ def write_feed(path: Path, n: int) -> None:
     path.write_text(f'<?xml version="1.0"?><rss version="2.0"><channel>{items}</channel></rss>')
 
 
+def _append(path: Path, line: str) -> None:
+    with path.open("a") as out:
+        out.write(line + "\n")
+        out.flush()
+        os.fsync(out.fileno())
+
+
 class OutboxSender:
-    """Delivers by appending to a file (fsynced), like a push service that really got it."""
+    """Delivers by appending to a file (fsynced), like a service that really got it and, as a
+    receiver honouring idempotency keys does, shows a message once per key. Every arrival,
+    repeats included, is also written to `<outbox>.wire`."""
 
     def __init__(self, path: Path):
         self.path = path
+        self.wire = path.with_suffix(".wire")
 
-    def send(self, title: str, body: str) -> str:
-        with self.path.open("a") as out:
-            out.write(body.splitlines()[-1] + "\n")  # the deal URL
-            out.flush()
-            os.fsync(out.fileno())
+    def send(self, title: str, body: str, key: str = "") -> str:
+        assert key, "every delivery carries its idempotency key"
+        line = f"{key} {body.splitlines()[-1]}"  # the key and the deal URL
+        _append(self.wire, line)
+        shown = self.path.read_text().splitlines() if self.path.exists() else []
+        if not any(known.split(" ", 1)[0] == key for known in shown):
+            _append(self.path, line)
         return "outbox"
 
 
@@ -167,7 +213,7 @@ def run_pipeline(db: Path, feed: Path, outbox: Path) -> None:
     agent.queue(memory.undecided_opportunities(), best=1000)
     step("queued")
     original_send = agent.notifier.send
-    agent.notifier.send = lambda title, body: (original_send(title, body), step("sent"))[0]
+    agent.notifier.send = lambda title, body, key="": (original_send(title, body, key), step("sent"))[0]
     agent.deliver_pending()
     step("done")
 
@@ -196,15 +242,17 @@ def test_kill_9_mid_way_then_rescan_loses_and_repeats_nothing(tmp_path):
                                    "notifications": n // 2}
         assert memory.deals_to_assess() == [] and memory.pending_notifications() == []
         assert all(note.status == "delivered" for note in memory.inbox(limit=100))
-    sent = outbox.read_text().splitlines()
+    sent = [line.split(" ", 1)[1] for line in outbox.read_text().splitlines()]
     expected = {f"https://example.com/w/{i}" for i in range(0, n, 2)}
     assert set(sent) == expected  # nothing lost
-    # a repeat is only possible for a message sent in the instant between delivery and marking,
-    # at most one per kill that landed during delivery
-    assert len(sent) - len(set(sent)) <= 2
+    assert len(sent) == len(set(sent))  # nothing shown twice
+    # on the wire, a repeat is only possible for a message sent in the instant between delivery
+    # and marking, at most one per kill that landed during delivery, and always with its own key
+    wire = outbox.with_suffix(".wire").read_text().splitlines()
+    assert len(wire) - len(set(wire)) <= 2 and len({line.split()[0] for line in wire}) == n // 2
     # once marked delivered, a rescan sends nothing again
     again = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60)
-    assert again.returncode == 0 and outbox.read_text().splitlines() == sent
+    assert again.returncode == 0 and outbox.with_suffix(".wire").read_text().splitlines() == wire
 
 
 if __name__ == "__main__" and sys.argv[1:2] == ["worker"]:

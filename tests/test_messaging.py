@@ -180,3 +180,55 @@ def test_scan_to_notification_once_then_a_second_scan_sends_none(tmp_path):
     expected = 4 + (8 if shared else 0)  # traps 3 + atom 1; captures 3 + 1 (+1 dup) + 4
     assert len(first) == len(set(first)) == expected
     assert second == expected  # the second scan sent nothing
+
+
+def test_every_delivery_carries_the_same_idempotency_key(tmp_path):
+    """A delivery a crash cut off (left 'sending' by a dead process) is sent again with the key
+    of the first try, so the receiver can drop the repeat."""
+    with LoopbackServer() as server, Memory(tmp_path / "m.db") as memory:
+        server.route("/hook", respond(b"ok"))
+        stored(memory, [opportunity(1)])
+        agent = MessagingAgent(memory, notifier(server))
+        agent.queue(memory.undecided_opportunities(), best=1)
+        [note] = memory.pending_notifications()
+        assert memory.claim_notification(note)
+        agent.notifier.send(note.title, note.body, key=note.delivery_key)  # sent, then "killed":
+        memory._db.execute("UPDATE notifications SET claimed_by = ?",  # the owner is gone
+                           (memory.owner.rsplit(":", 2)[0] + ":999999999:dead",))
+        report = agent.deliver_pending()
+        assert (report.delivered, report.resumed) == (1, 1)
+        first, again = server.requests_to("/hook")
+    assert first.headers["Idempotency-Key"] == again.headers["Idempotency-Key"] == note.delivery_key
+    assert json.loads(again.body)["idempotency_key"] == note.delivery_key
+    assert json.loads(first.body)["message"] == json.loads(again.body)["message"]
+
+
+def test_concurrent_delivery_rounds_send_each_alert_once(tmp_path):
+    """The scheduled scan and a chat's notify tool may deliver at the same moment: claims keep
+    them from both sending one alert."""
+    import threading
+
+    from tests.servers import slow
+
+    with LoopbackServer() as server, Memory(tmp_path / "m.db") as memory, \
+            Memory(tmp_path / "m.db") as second:
+        server.route("/hook", slow(0.05, respond(b"ok")))
+        stored(memory, [opportunity(n, price=100.0 + n) for n in range(6)])
+        MessagingAgent(memory).queue(memory.undecided_opportunities(), best=6)
+        agents = [MessagingAgent(m, notifier(server)) for m in (memory, memory, second)]
+        start = threading.Barrier(len(agents))
+        reports = []
+
+        def deliver(agent: MessagingAgent) -> None:
+            start.wait()
+            reports.append(agent.deliver_pending())
+
+        threads = [threading.Thread(target=deliver, args=(a,)) for a in agents]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        keys = [r.headers["Idempotency-Key"] for r in server.requests_to("/hook")]
+        assert memory.pending_notifications() == []
+    assert len(keys) == len(set(keys)) == 6
+    assert sum(r.delivered for r in reports) == 6
