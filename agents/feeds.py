@@ -135,6 +135,8 @@ class FeedFetcher:
             return f"timed out (limit {self.timeout_s:g} s)"
         if isinstance(err, httpx.ConnectError):
             return "could not connect to the server"
+        if isinstance(err, httpx.RemoteProtocolError):  # a reset, or a body cut short
+            return f"the server broke off the connection ({str(err).rstrip('.')})"
         if isinstance(err, httpx.HTTPError):
             return f"{type(err).__name__}: {err}"
         return str(err)

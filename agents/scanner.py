@@ -8,6 +8,7 @@ passed to it as quoted data, and the price never comes from it.
 
 from __future__ import annotations
 
+import html
 import io
 import json
 import logging
@@ -33,7 +34,7 @@ class SkippedEntry(BaseModel):
     title: str
     url: str = ""
     code: Literal["roundup", "no_price", "zero_price", "implausible_price", "no_title", "no_link",
-                  "duplicate"]
+                  "duplicate", "cut_off"]
     reason: str
 
 
@@ -73,19 +74,33 @@ class ScanResult(BaseModel):
 
 
 # feedparser keeps only the attributes of an unknown element that has some, so the text of
-# <dealnews:price currency="USD">7.46</dealnews:price> is lost: read it from the raw item.
+# <dealnews:price currency="USD">7.46</dealnews:price> is lost: read it from the raw item, and
+# find its entry by link or guid (not by position: a feed cut short or with a broken item has
+# fewer complete items than entries).
 _ITEM = re.compile(rb"<(item|entry)\b[^>]*>(.*?)</\1\s*>", re.S | re.I)
 _STRUCTURED_PRICE = re.compile(rb"<(\w+):price\b[^>]*>\s*([^<]*?)\s*</\1:price\s*>", re.I)
+_ITEM_KEYS = re.compile(rb"<(link|guid|id)\b[^>]*>\s*([^<]+?)\s*</\1\s*>", re.I)
+_ITEM_EDGE = re.compile(rb"<(/?)(?:item|entry)\b", re.I)
 
 
-def _structured_prices(content: bytes) -> list[float | None]:
-    prices: list[float | None] = []
+def _ends_inside_an_entry(content: bytes) -> bool:
+    """The bytes stop after an entry opened and before it closed (a download cut short)."""
+    edges = list(_ITEM_EDGE.finditer(content[-1_000_000:]))
+    return bool(edges) and not edges[-1].group(1)
+
+
+def _structured_prices(content: bytes) -> dict[str, float]:
+    """Structured prices by the item's link and guid."""
+    prices: dict[str, float] = {}
     for item in _ITEM.finditer(content):
         match = _STRUCTURED_PRICE.search(item.group(2))
         try:
-            prices.append(float(match.group(2).decode().replace(",", "")) if match else None)
+            price = float(match.group(2).decode(errors="replace").replace(",", "")) if match else None
         except ValueError:
-            prices.append(None)
+            price = None
+        if price is not None:
+            for key in _ITEM_KEYS.finditer(item.group(2)):
+                prices[html.unescape(key.group(2).decode(errors="replace"))] = price
     return prices
 
 
@@ -150,16 +165,20 @@ def parse_feed(content: bytes, feed: str) -> ParsedFeed:
     """Deals and skipped entries from feed bytes (RSS 0.9x/1.0/2.0 or Atom, malformed XML too)."""
     parsed = feedparser.parse(io.BytesIO(content))  # a stream: feedparser never opens paths/URLs
     entries = parsed.entries
-    if not entries and (parsed.bozo or not parsed.version):
+    if not entries and (parsed.get("bozo") or not parsed.get("version")):  # b"" has neither key
         reason = parsed.get("bozo_exception") or "no RSS or Atom structure"
         return ParsedFeed(entries=0, deals=[], skipped=[], problem=f"not a readable feed ({reason})")
-    prices = _structured_prices(content)
-    if len(prices) != len(entries):  # cannot pair them safely: read prices from text only
-        prices = [None] * len(entries)
+    by_key = _structured_prices(content)
+    prices = [by_key.get((entry.get("link") or "").strip(), by_key.get((entry.get("id") or "").strip()))
+              for entry in entries]
     deals: list[Deal] = []
     skipped: list[SkippedEntry] = []
-    for entry, price in zip(entries, prices, strict=True):
+    cut_off = _ends_inside_an_entry(content)  # then the last entry may lack its price or text
+    for n, (entry, price) in enumerate(zip(entries, prices, strict=True), start=1):
         result = _entry_to_deal(entry, price, feed)
+        if cut_off and n == len(entries):
+            result = SkippedEntry(feed=feed, title=result.title, url=result.url, code="cut_off",
+                                  reason="the feed ends inside this entry (cut short)")
         (deals if isinstance(result, Deal) else skipped).append(result)
     return ParsedFeed(entries=len(entries), deals=deals, skipped=skipped)
 

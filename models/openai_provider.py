@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import openai
+from openai.types.chat import ChatCompletion
 
 from models.llm import (
     CallLog,
@@ -75,26 +76,26 @@ class OpenAIChatModel:
             request["tool_choice"] = choice_spec(tool_choice)
         with self._errors():
             completion = self._client.chat.completions.create(**request)
-        message = completion.choices[0].message
-        calls = [
-            ToolCall.from_json(c.id, c.function.name, c.function.arguments)
-            for c in message.tool_calls or []
-            if c.type == "function"
-        ]
-        usage = Usage()
-        if completion.usage:
-            usage = Usage(
-                input_tokens=completion.usage.prompt_tokens,
-                output_tokens=completion.usage.completion_tokens,
-            )
-        record = self.calls.add(usage, started)
-        return ChatResponse(
-            content=message.content or "",
-            tool_calls=calls,
-            usage=usage,
-            latency_s=record.latency_s,
-            model=completion.model or self.model,
-        )
+        try:  # the SDK does not validate a 200's body: a broken server's shape fails here
+            message = self._message(completion)
+            calls = [
+                ToolCall.from_json(c.id, c.function.name, c.function.arguments)
+                for c in message.tool_calls or []
+                if c.type == "function"
+            ]
+            usage = Usage()
+            if completion.usage:
+                usage = Usage(
+                    input_tokens=completion.usage.prompt_tokens,
+                    output_tokens=completion.usage.completion_tokens,
+                )
+            reply = ChatResponse(content=message.content or "", tool_calls=calls, usage=usage,
+                                 model=completion.model or self.model)
+        except (AttributeError, TypeError, ValueError, IndexError) as err:
+            raise ProviderError(f"{self.name} at {self.base_url or 'api.openai.com'} answered with "
+                                f"a malformed chat completion ({type(err).__name__})") from None
+        reply.latency_s = self.calls.add(usage, started).latency_s
+        return reply
 
     def stream(
         self, messages: list[Message], *, temperature: float = 0.0, max_tokens: int | None = None
@@ -131,6 +132,17 @@ class OpenAIChatModel:
             request["max_tokens" if self.base_url else "max_completion_tokens"] = max_tokens
         return request
 
+    def _message(self, completion: Any) -> Any:
+        """The reply's message, or a ProviderError when a server (or a proxy in front of it)
+        answered 200 with something that is not a chat completion."""
+        choices = getattr(completion, "choices", None) if isinstance(completion, ChatCompletion) else None
+        message = getattr(choices[0], "message", None) if choices else None
+        if message is None:
+            got = type(completion).__name__ if not isinstance(completion, ChatCompletion) else "no choices"
+            raise ProviderError(f"{self.name} at {self.base_url or 'api.openai.com'} answered with "
+                                f"something that is not a chat completion ({got})")
+        return message
+
     @contextmanager
     def _errors(self) -> Iterator[None]:
         """Turns SDK exceptions into one ProviderError line that is safe to show."""
@@ -138,6 +150,10 @@ class OpenAIChatModel:
             yield
         except openai.OpenAIError as err:
             raise ProviderError(redact(self._describe(err), [self._api_key])) from None
+        except json.JSONDecodeError as err:  # a body cut short, or not JSON, under a JSON header
+            where = self.base_url or "api.openai.com"
+            raise ProviderError(f"{self.name} at {where} sent a broken response (not valid JSON: "
+                                f"{err.msg}, char {err.pos})") from None
 
     def _describe(self, err: openai.OpenAIError) -> str:
         where = self.base_url or "api.openai.com"
