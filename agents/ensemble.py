@@ -1,0 +1,131 @@
+"""Ensemble agent: a linear blend of whichever pricing agents answer, with a price interval.
+
+training/ensemble.py fits one blend per subset of members on validation-split predictions, so
+the ensemble still answers when a member is missing or fails. The interval is split-conformal on
+log-price residuals: "worth $180-$240" holds for about `level` of products like the validation ones.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import joblib
+from pydantic import BaseModel
+
+from agents.pricing import DescriptionError, clean_description, clean_descriptions
+from models.types import Estimate, Pricer
+
+log = logging.getLogger(__name__)
+ENSEMBLE_FILE = "ensemble.joblib"
+
+
+def features(values: Sequence[float]) -> list[float]:
+    """Each member's log-price, then their min and max."""
+    logs = [math.log(max(v, 0.01)) for v in values]
+    return [*logs, min(logs), max(logs)]
+
+
+class Blend(BaseModel):
+    """A linear model on `features` of these members' values, and its conformal half-width."""
+
+    members: tuple[str, ...]
+    coef: list[float]
+    intercept: float
+    halfwidth: float  # in log-price: the interval is value * exp(+-halfwidth)
+    val_mae: float = 0.0
+
+    def predict_log(self, values: dict[str, float]) -> float:
+        x = features([values[m] for m in self.members])
+        return self.intercept + sum(c * v for c, v in zip(self.coef, x, strict=True))
+
+
+class EnsembleModel(BaseModel):
+    level: float  # the interval's target coverage, e.g. 0.8
+    blends: list[Blend]
+
+    def blend_for(self, available: set[str]) -> Blend | None:
+        """The fitted blend using the most of the available members (ties: best on validation)."""
+        usable = [b for b in self.blends if set(b.members) <= available]
+        return max(usable, key=lambda b: (len(b.members), -b.val_mae), default=None)
+
+    @property
+    def members(self) -> set[str]:
+        return {m for b in self.blends for m in b.members}
+
+
+class EnsembleAgent:
+    name = "ensemble"
+
+    def __init__(self, members: Sequence[Pricer], model: EnsembleModel):
+        self.model = model
+        self.members = [m for m in members if m.name in model.members and m.name != self.name]
+        if not self.members:
+            raise ValueError("none of the ensemble's members is available: "
+                             f"it was fitted on {', '.join(sorted(model.members))}")
+
+    @classmethod
+    def load(cls, path: Path, members: Sequence[Pricer]) -> EnsembleAgent:
+        try:
+            model = EnsembleModel.model_validate(joblib.load(path))
+        except Exception as err:
+            raise ValueError(f"cannot load the ensemble {path}: {err}; "
+                             "refit it with `launch.py train ensemble`") from err
+        return cls(members, model)
+
+    def combine(self, answers: dict[str, Estimate], started: float, failures: list[str]) -> Estimate:
+        blend = self.model.blend_for(set(answers))
+        if blend is None:
+            raise ValueError("no ensemble member could price this: " + "; ".join(failures))
+        centre = blend.predict_log({m: answers[m].value for m in blend.members})
+        evidence = next((e.evidence for e in answers.values() if e.evidence), [])
+        note = f"blend of {', '.join(blend.members)}; {self.model.level:.0%} interval"
+        if failures:
+            note += "; left out: " + "; ".join(failures)
+        return Estimate(
+            agent=self.name, value=round(math.exp(centre), 2),
+            low=round(math.exp(centre - blend.halfwidth), 2),
+            high=round(math.exp(centre + blend.halfwidth), 2),
+            evidence=evidence, members={m: e.value for m, e in answers.items()}, note=note,
+            latency_s=round(time.perf_counter() - started, 4))
+
+    def ask_members(self, text: str) -> tuple[dict[str, Estimate], list[str]]:
+        """Each member's estimate of a cleaned description, and why any member is missing."""
+        answers, failures = {}, []
+        for member in self.members:
+            try:
+                answers[member.name] = member.estimate(text)
+            except DescriptionError:
+                raise
+            except Exception as err:  # one member down (a hosted LLM, a store) must not sink the rest
+                log.warning("%s failed: %s", member.name, err)
+                failures.append(f"{member.name} failed ({str(err)[:120]})")
+        return answers, failures
+
+    def estimate(self, description: str) -> Estimate:
+        started = time.perf_counter()
+        answers, failures = self.ask_members(clean_description(description))
+        return self.combine(answers, started, failures)
+
+    def estimate_batch(self, descriptions: list[str]) -> list[Estimate]:
+        started = time.perf_counter()
+        texts = clean_descriptions(descriptions)
+        per_member: dict[str, list[Estimate]] = {}
+        failures = []
+        for member in self.members:
+            try:
+                per_member[member.name] = member.estimate_batch(texts)
+            except Exception as err:
+                log.warning("%s failed: %s", member.name, err)
+                failures.append(f"{member.name} failed ({str(err)[:120]})")
+        out = []
+        for i in range(len(texts)):
+            answers = {name: found[i] for name, found in per_member.items()}
+            out.append(self.combine(answers, started, failures))
+        each = (time.perf_counter() - started) / max(len(texts), 1)
+        for estimate in out:
+            estimate.latency_s = round(each, 4)
+        return out

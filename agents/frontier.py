@@ -1,0 +1,155 @@
+"""Frontier agent: price a product from the most similar catalogue items (retrieval) and, when
+the LLM is one worth asking, from the LLM reading those items.
+
+Measured (shared/VERIFIED.md): with a <=1.5B local model the LLM's number is worse than the
+similarity-weighted mean of the neighbours' prices, so by default the estimate rests on the
+neighbours and the LLM is neither loaded nor called; a hosted model's answer is used when it is
+sane (near the neighbours' prices), and every fallback says why in Estimate.note.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import time
+from collections.abc import Sequence
+
+from pydantic import BaseModel, Field
+
+from agents.pricing import clean_description, clean_descriptions, frontier_trusts_llm
+from models.config import Settings
+from models.embeddings import Embedder
+from models.llm import ChatModel, Message, ProviderError, structured
+from models.types import Estimate, Neighbour
+from vectorstore.store import StoreError, VectorStore
+
+log = logging.getLogger(__name__)
+
+DEFAULT_K = 5
+# Weight of a neighbour = similarity ** SHARPNESS: close matches count far more than loose ones.
+SHARPNESS = 4.0
+PLAUSIBLE_FACTOR = 3.0  # an LLM number beyond [min/3, max*3] of the neighbours' prices is not used
+PROMPT_CHARS = 1500
+_NUMBER = re.compile(r"\$?\s*([0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(\.[0-9]+)?")
+
+
+class PriceAnswer(BaseModel):
+    """The estimated price of the product in US dollars."""
+
+    price: float = Field(description="price in US dollars, a plain number")
+
+
+def neighbour_estimate(neighbours: Sequence[Neighbour], sharpness: float = SHARPNESS) -> float:
+    """Similarity-weighted mean of the neighbours' prices, in log space (prices spread widely)."""
+    if not neighbours:
+        raise ValueError("no similar items to price from")
+    weights = [max(n.similarity, 1e-3) ** sharpness for n in neighbours]
+    logs = [math.log(max(n.price, 0.01)) for n in neighbours]
+    return math.exp(sum(w * x for w, x in zip(weights, logs, strict=True)) / sum(weights))
+
+
+def parse_price_text(text: str) -> float | None:
+    """The first dollar amount in a free-text answer ("about $1,299.99" -> 1299.99)."""
+    match = _NUMBER.search(text or "")
+    if not match:
+        return None
+    return float(match.group(1).replace(",", "") + (match.group(2) or ""))
+
+
+def plausible_range(neighbours: Sequence[Neighbour]) -> tuple[float, float]:
+    prices = [n.price for n in neighbours]
+    return min(prices) / PLAUSIBLE_FACTOR, max(prices) * PLAUSIBLE_FACTOR
+
+
+def price_messages(description: str, neighbours: Sequence[Neighbour]) -> list[Message]:
+    lines = "\n".join(f"- {n.title[:150]}: ${n.price:,.2f} (similarity {n.similarity:.2f})"
+                      for n in neighbours)
+    return [
+        Message(role="system", content="You estimate the retail price of products in US dollars. "
+                                       "Answer with the price only."),
+        Message(role="user", content=(
+            f"Here are similar items and their prices, most similar first:\n{lines}\n\n"
+            f"How much does this cost to the nearest dollar?\n\n{description[:PROMPT_CHARS]}")),
+    ]
+
+
+class FrontierAgent:
+    """Retrieval-augmented pricer over a VectorStore, with an optional ChatModel."""
+
+    name = "frontier"
+
+    def __init__(self, store: VectorStore, llm: ChatModel | None = None, *, trust_llm: bool = False,
+                 k: int = DEFAULT_K, sharpness: float = SHARPNESS):
+        self.store = store
+        self.llm = llm
+        self.trust_llm = trust_llm and llm is not None
+        self.k = k
+        self.sharpness = sharpness
+
+    @classmethod
+    def from_settings(cls, settings: Settings, embedder: Embedder) -> FrontierAgent | None:
+        """The agent over the configured store, or None when the store is empty or unreachable."""
+        try:
+            store = VectorStore.open(embedder, chroma_dir=settings.chroma_dir,
+                                     chroma_url=settings.chroma_url)
+            if store.count() == 0:
+                return None
+        except StoreError as err:
+            log.warning("frontier agent left out: %s", err)
+            return None
+        spec = settings.llm_for("frontier")
+        llm = None
+        if frontier_trusts_llm(spec, settings.frontier_llm):
+            from models.providers import make_chat_model
+
+            llm = make_chat_model(spec, settings)
+        return cls(store, llm, trust_llm=llm is not None)
+
+    def _ask_llm(self, description: str, neighbours: list[Neighbour]) -> tuple[float | None, str]:
+        """The LLM's number, or None and why it is not used."""
+        assert self.llm is not None
+        messages = price_messages(description, neighbours)
+        try:
+            value: float | None = structured(self.llm, messages, PriceAnswer, max_tokens=50).price
+        except ProviderError:
+            try:  # some models will not fill a tool call; read a plain answer instead
+                value = parse_price_text(self.llm.chat(messages, max_tokens=20).content)
+            except ProviderError as err:
+                return None, f"{self.llm.name} failed ({str(err)[:120]})"
+        if value is None:
+            return None, f"{self.llm.name} gave no number"
+        low, high = plausible_range(neighbours)
+        if not low <= value <= high:
+            return None, (f"{self.llm.name} said ${value:,.2f}, outside the plausible "
+                          f"${low:,.2f}-${high:,.2f} for similar items")
+        return value, ""
+
+    def _estimate(self, description: str, neighbours: list[Neighbour], started: float) -> Estimate:
+        base = neighbour_estimate(neighbours, self.sharpness)
+        note = f"similarity-weighted price of {len(neighbours)} similar items"
+        value = base
+        if self.trust_llm:
+            answer, why = self._ask_llm(description, neighbours)
+            if answer is not None:
+                value = answer
+                note = f"{self.llm.name} read {len(neighbours)} similar items (they alone: ${base:,.2f})"
+            else:
+                note += f"; LLM answer not used: {why}"
+        return Estimate(agent=self.name, value=round(value, 2), evidence=neighbours, note=note,
+                        latency_s=round(time.perf_counter() - started, 4))
+
+    def estimate(self, description: str) -> Estimate:
+        started = time.perf_counter()
+        text = clean_description(description)
+        return self._estimate(text, self.store.query(text, self.k), started)
+
+    def estimate_batch(self, descriptions: list[str]) -> list[Estimate]:
+        started = time.perf_counter()
+        texts = clean_descriptions(descriptions)
+        found = self.store.query_batch(texts, self.k)
+        per_item = (time.perf_counter() - started) / max(len(texts), 1)
+        out = []
+        for text, neighbours in zip(texts, found, strict=True):
+            out.append(self._estimate(text, neighbours, time.perf_counter() - per_item))
+        return out

@@ -1,0 +1,165 @@
+"""The pricing agents as one set: what input they accept and which of them can be loaded now."""
+
+from __future__ import annotations
+
+import html
+import logging
+import math
+import re
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from models.config import Settings
+from models.types import Estimate, Pricer
+
+if TYPE_CHECKING:
+    from models.embeddings import Embedder
+
+MAX_DESCRIPTION_CHARS = 4000
+_HIDDEN = re.compile(r"<(script|style)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
+_TAG = re.compile(r"<(?:!--.*?--|[/!?]?[A-Za-z][^<>]{0,500})>", re.DOTALL)
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+log = logging.getLogger(__name__)
+HOSTED_PROVIDERS = ("openai", "anthropic")  # capable enough for the frontier to trust their number
+
+
+class DescriptionError(ValueError):
+    """The description cannot be priced; the message says why."""
+
+
+def clean_description(text: str) -> str:
+    """Plain text from what a user or a feed gave: HTML dropped, whitespace folded, length capped."""
+    if not isinstance(text, str):
+        raise DescriptionError("the description must be text")
+    text = text[: MAX_DESCRIPTION_CHARS * 50]  # a 10 MB paste is cut before any regex runs on it
+    if "<" in text:
+        text = _TAG.sub(" ", _HIDDEN.sub(" ", text))
+    text = _CONTROL.sub(" ", html.unescape(text))
+    text = " ".join(text.split())[:MAX_DESCRIPTION_CHARS]
+    if not any(ch.isalnum() for ch in text):
+        raise DescriptionError("the description is empty: say what the product is")
+    return text
+
+
+def clean_descriptions(texts: Sequence[str]) -> list[str]:
+    return [clean_description(t) for t in texts]
+
+
+def log_price(value: float) -> float:
+    return math.log(max(value, 0.01))
+
+
+def frontier_trusts_llm(spec: str, mode: str = "auto") -> bool:
+    """Whether the frontier asks its LLM: measured, a <=1.5B local model makes the neighbours'
+    estimate worse, so by default only hosted models are asked."""
+    if mode in ("always", "never"):
+        return mode == "always"
+    return spec.split(":", 1)[0].strip().lower() in HOSTED_PROVIDERS
+
+
+def make_embedder(settings: Settings) -> Embedder:
+    from models.embeddings import Embedder
+
+    return Embedder(cache_path=settings.models_dir / "embeddings.sqlite")
+
+
+def load_pricers(settings: Settings, embedder: Embedder | None = None
+                 ) -> tuple[dict[str, Pricer], dict[str, str]]:
+    """Every pricing agent whose artifacts load, and why each other one is missing."""
+    from agents.ensemble import ENSEMBLE_FILE, EnsembleAgent
+    from agents.forest import FOREST_FILE, ForestAgent
+    from agents.frontier import FrontierAgent
+
+    embedder = embedder or make_embedder(settings)
+    found: dict[str, Pricer] = {}
+    missing: dict[str, str] = {}
+    try:
+        specialist = _specialist(settings)
+        if specialist is not None:
+            found["specialist"] = specialist
+        else:
+            missing["specialist"] = "no fine-tuned specialist yet"
+    except Exception as err:  # a broken adapter must not take the other agents down
+        missing["specialist"] = f"cannot load: {err}"
+    frontier = FrontierAgent.from_settings(settings, embedder)
+    if frontier is not None:
+        found["frontier"] = frontier
+    else:
+        missing["frontier"] = "the vector store is empty or unreachable: run `launch.py train store`"
+    forest_path = settings.models_dir / FOREST_FILE
+    try:
+        found["forest"] = ForestAgent.load(forest_path, embedder)
+    except FileNotFoundError:
+        missing["forest"] = "no forest model: run `launch.py train forest`"
+    except ValueError as err:
+        missing["forest"] = str(err)
+    ensemble_path = settings.models_dir / ENSEMBLE_FILE
+    if not ensemble_path.is_file():
+        missing["ensemble"] = "no ensemble: run `launch.py train ensemble`"
+    else:
+        try:
+            found["ensemble"] = EnsembleAgent.load(ensemble_path, list(found.values()))
+        except ValueError as err:
+            missing["ensemble"] = str(err)
+    for name, why in missing.items():
+        log.info("%s agent not available: %s", name, why)
+    return found, missing
+
+
+def pricers(settings: Settings, embedder: Embedder | None = None) -> dict[str, Pricer]:
+    """Every pricing agent whose artifacts exist, plus the ensemble over them when it is fitted.
+
+    Nothing is built here: missing artifacts just leave their agent out.
+    """
+    return load_pricers(settings, embedder)[0]
+
+
+def _specialist(settings: Settings) -> Pricer | None:
+    """The fine-tuned specialist, when agents/specialist.py is there and its artifacts exist."""
+    try:
+        from agents.specialist import SpecialistAgent
+    except ImportError:
+        return None
+    return SpecialistAgent.from_settings(settings)
+
+
+def load_pricer(name: str, settings: Settings) -> Pricer:
+    """One agent by name, or a ValueError that says which artifact to build."""
+    found, missing = load_pricers(settings)
+    if name not in found:
+        raise ValueError(f"the {name} agent is not available: {missing.get(name, 'unknown agent')}")
+    return found[name]
+
+
+def price_report(settings: Settings, description: str) -> dict[str, Estimate]:
+    """Every available agent's estimate of one description, the ensemble last (CLI and UI)."""
+    import time
+
+    from agents.ensemble import EnsembleAgent
+
+    text = clean_description(description)
+    found = pricers(settings)
+    if not found:
+        raise ValueError("no pricing agent is built yet: run `launch.py train all` first")
+    ensemble = found.pop("ensemble", None)
+    report: dict[str, Estimate] = {}
+    if isinstance(ensemble, EnsembleAgent):
+        started = time.perf_counter()
+        answers, failures = ensemble.ask_members(text)
+        report.update(answers)
+        members = {m.name for m in ensemble.members}
+        report.update({name: p.estimate(text) for name, p in found.items() if name not in members})
+        report["ensemble"] = ensemble.combine(answers, started, failures)
+    else:
+        report.update({name: p.estimate(text) for name, p in found.items()})
+    return report
+
+
+def catalogue_map(settings: Settings, *, limit: int = 2000, method: str = "pca") -> Any:
+    """The 3D plotly map of the vector store, for the UI (which reaches the store only through here)."""
+    from vectorstore.map import store_map
+    from vectorstore.store import VectorStore
+
+    store = VectorStore.open(make_embedder(settings), chroma_dir=settings.chroma_dir,
+                             chroma_url=settings.chroma_url)
+    return store_map(store, limit=limit, method=method)

@@ -1,0 +1,141 @@
+"""How fast the pricing path is, on this machine:
+
+    .venv/bin/python benchmarks/speed.py [--items N] [--queries N] [--prices N] [--json FILE]
+
+1. raw embedding rate vs vector-store build rate on the same N training items (the ratio is
+   what the store adds on top of embedding);
+2. query latency p50/p95 against the built store (or, if none is built, a store of random
+   vectors as large as the catalogue), by vector and by text (embedding included);
+3. single-item price latency p50/p95 per agent and for the ensemble.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from agents.pricing import pricers  # noqa: E402
+from models.config import Settings  # noqa: E402
+from models.embeddings import Embedder  # noqa: E402
+from training.data import load_split  # noqa: E402
+from vectorstore.store import VectorStore  # noqa: E402
+
+CATALOGUE_SIZE = 10_602
+
+
+def percentiles(seconds: list[float]) -> dict[str, float]:
+    ms = np.array(seconds) * 1000
+    return {"p50_ms": round(float(np.percentile(ms, 50)), 2), "p95_ms": round(float(np.percentile(ms, 95)), 2)}
+
+
+def build_rates(items, embedder: Embedder) -> dict[str, float]:
+    texts = [item.text for item in items]
+    embedder.embed(texts[:8])  # load the model outside the timings
+    started = time.perf_counter()
+    embedder.embed(texts)
+    raw = len(texts) / (time.perf_counter() - started)
+    with tempfile.TemporaryDirectory() as tmp:
+        store = VectorStore.open(embedder, chroma_dir=Path(tmp))
+        started = time.perf_counter()
+        store.build(items, progress=False)
+        build = len(items) / (time.perf_counter() - started)
+    return {"items": len(items), "embed_per_s": round(raw, 1), "build_per_s": round(build, 1),
+            "build_over_embed": round(build / raw, 3)}
+
+
+def query_latency(store: VectorStore, texts: list[str]) -> dict[str, object]:
+    vectors = store.embedder.embed(texts)
+    store.query_vectors(vectors[:1])  # warm the index
+    by_vector, by_text = [], []
+    for vector in vectors:
+        started = time.perf_counter()
+        store.query_vectors(vector[None, :], k=5)
+        by_vector.append(time.perf_counter() - started)
+    for text in texts:
+        started = time.perf_counter()
+        store.query(text, k=5)
+        by_text.append(time.perf_counter() - started)
+    return {"store_items": store.count(), "by_vector": percentiles(by_vector),
+            "by_text": percentiles(by_text)}
+
+
+def synthetic_store(embedder: Embedder, directory: Path) -> VectorStore:
+    """Random unit vectors, as many as the catalogue: index speed does not depend on meaning."""
+    store = VectorStore.open(embedder, chroma_dir=directory)
+    vectors = np.random.default_rng(0).normal(size=(CATALOGUE_SIZE, embedder.dim)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    step = store.client.get_max_batch_size()
+    for start in range(0, CATALOGUE_SIZE, step):
+        rows = range(start, min(start + step, CATALOGUE_SIZE))
+        store.collection.add(ids=[f"r{i}" for i in rows], embeddings=vectors[rows.start:rows.stop],
+                             metadatas=[{"price": 1.0, "category": "x", "title": f"r{i}"} for i in rows])
+    return store
+
+
+def price_latency(settings: Settings, texts: list[str]) -> dict[str, dict[str, float]]:
+    out = {}
+    for name in pricers(settings):
+        # A fresh, uncached embedder per agent, so no agent rides on another's embeddings.
+        pricer = pricers(settings, Embedder())[name]
+        pricer.estimate(texts[0])  # warm-up: loads models
+        seconds = []
+        for text in texts[1:]:
+            started = time.perf_counter()
+            pricer.estimate(text)
+            seconds.append(time.perf_counter() - started)
+        out[name] = percentiles(seconds)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--items", type=int, default=200, help="items for the build-rate test")
+    parser.add_argument("--queries", type=int, default=100, help="queries for the latency test")
+    parser.add_argument("--prices", type=int, default=30, help="descriptions priced per agent")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args()
+
+    settings = Settings()
+    train = load_split(settings.split_dir, "train")
+    test = load_split(settings.split_dir, "test")
+    embedder = Embedder()  # no cache: measure real work
+    results: dict[str, object] = {}
+
+    rates = build_rates(train[: args.items], embedder)
+    results["build"] = rates
+    print(f"embedding     {rates['embed_per_s']:8.1f} items/s  ({rates['items']} training items)")
+    print(f"store build   {rates['build_per_s']:8.1f} items/s  = {rates['build_over_embed']:.0%} of the raw "
+          f"embedding rate")
+
+    queries = [item.text for item in test[: args.queries]]
+    store = VectorStore.open(embedder, chroma_dir=settings.chroma_dir, chroma_url=settings.chroma_url)
+    with tempfile.TemporaryDirectory() as tmp:
+        if store.count() < 1000:
+            print(f"(no built store at {settings.chroma_dir}: timing {CATALOGUE_SIZE} random vectors)")
+            store = synthetic_store(embedder, Path(tmp))
+        latency = query_latency(store, queries)
+    results["query"] = latency
+    print(f"query k=5     {latency['store_items']} items: by vector p50 {latency['by_vector']['p50_ms']} ms, "
+          f"p95 {latency['by_vector']['p95_ms']} ms; by text p50 {latency['by_text']['p50_ms']} ms, "
+          f"p95 {latency['by_text']['p95_ms']} ms")
+
+    prices = price_latency(settings, [item.text for item in test[: args.prices + 1]])
+    results["price"] = prices
+    if not prices:
+        print("price         no agent built yet: run `launch.py train all`")
+    for name, figures in prices.items():
+        print(f"price {name:10} p50 {figures['p50_ms']:8.1f} ms  p95 {figures['p95_ms']:8.1f} ms  (one item)")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
