@@ -18,11 +18,21 @@ train_app = typer.Typer(help="Build the artifacts the agents load.", no_args_is_
 llm_app = typer.Typer(help="LLM providers.", no_args_is_help=True)
 app.add_typer(train_app, name="train")
 app.add_typer(llm_app, name="llm")
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 
 
 def settings() -> Settings:
-    return Settings()
+    from pydantic import ValidationError
+    from pydantic_settings import SettingsError
+
+    try:
+        return Settings()
+    except SettingsError as err:
+        fail(f"bad configuration: {err}")
+    except ValidationError as err:
+        problems = "; ".join(f"DEALSCOUT_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}"
+                             for e in err.errors())
+        fail(f"bad configuration: {problems}")
 
 
 def fail(message: str) -> None:
@@ -32,6 +42,90 @@ def fail(message: str) -> None:
 
 
 # --- commands: data, train, evaluate (training/) ---------------------------------------------
+
+@app.command()
+def data(
+    catalogue: Annotated[Path | None, typer.Option(help="Catalogue file (ours, or raw_meta_* with --raw).")] = None,
+    raw: Annotated[bool, typer.Option(help="Input is Amazon Reviews 2023 raw_meta_<Category> JSONL.")] = False,
+    from_hub: Annotated[list[str] | None, typer.Option(help="Online only: load these raw_meta categories from the hub.")] = None,
+    seed: int = 42,
+    test_per_category: int = 60,
+    val_per_category: int = 100,
+    max_train_per_category: Annotated[int | None, typer.Option(help="Rebalance: cap training items per category.")] = None,
+    force: Annotated[bool, typer.Option(help="Rebuild the split even if one exists.")] = False,
+) -> None:
+    """Curate a catalogue and save the seeded train/val/test split every model uses."""
+    from training import data as d
+
+    cfg = settings()
+    if d.split_exists(cfg.split_dir) and not force:
+        console.print(f"split already at {cfg.split_dir} (use --force to rebuild)")
+        return
+    source = catalogue or cfg.catalogue
+    try:
+        if from_hub:
+            report = d.load_from_hub(from_hub)
+        elif source is None:
+            fail("no catalogue: pass --catalogue FILE or set DEALSCOUT_CATALOGUE")
+        else:
+            report = d.load_catalogue(source, raw=raw)
+    except ValueError as err:
+        fail(str(err))
+    console.print(report.summary())
+    if not report.items:
+        fail("no usable items in the catalogue")
+    splits = d.split_items(report.items, seed=seed, test_per_category=test_per_category,
+                           val_per_category=val_per_category,
+                           max_train_per_category=max_train_per_category)
+    d.save_splits(splits, cfg.split_dir, {"source": str(source or from_hub), "seed": seed,
+                                          "skipped": dict(report.skipped)})
+    console.print(f"saved train {len(splits.train)}, val {len(splits.val)}, test {len(splits.test)} "
+                  f"items to {cfg.split_dir}")
+
+
+@train_app.command("baseline")
+def train_baseline() -> None:
+    """Fit the constant, engineered-features and TF-IDF ridge baselines on the training split."""
+    from training.baselines import train_baselines
+    from training.data import load_split
+
+    cfg = settings()
+    try:
+        fitted = train_baselines(load_split(cfg.split_dir, "train"), cfg.models_dir)
+    except ValueError as err:
+        fail(str(err))
+    console.print(f"saved baselines {', '.join(fitted)} to {cfg.models_dir}")
+
+
+@app.command()
+def evaluate(
+    model: Annotated[str, typer.Option(help="A registered model name.")] = "tfidf_ridge",
+    data_file: Annotated[Path | None, typer.Option("--data", help="Catalogue-format file; default the test split.")] = None,
+    limit: Annotated[int | None, typer.Option(help="Only the first N items.")] = None,
+    chart: Annotated[Path | None, typer.Option(help="Save a truth-vs-estimate scatter PNG here.")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Score a model: MAE, RMSLE, hit rate (within $40 or 20%), per category."""
+    from training.data import load_catalogue, load_split
+    from training.evaluate import evaluate as run_evaluation
+    from training.registry import load_model
+
+    cfg = settings()
+    try:
+        items = load_catalogue(data_file).items if data_file else load_split(cfg.split_dir, "test")
+        items = items[:limit] if limit else items
+        report = run_evaluation(load_model(model, cfg), items, name=model, chart=chart,
+                                progress=not json_out)
+    except ValueError as err:
+        fail(str(err))
+    if json_out:
+        print(report.model_dump_json())
+        return
+    console.print(f"{model}: MAE ${report.mae:,.2f}  RMSLE {report.rmsle:.3f}  hits {report.hits:.1%}"
+                  f"  ({report.n} items)")
+    for cat, s in report.per_category.items():
+        console.print(f"  {cat:32} n={s.n:4}  MAE ${s.mae:8,.2f}  RMSLE {s.rmsle:.3f}  hits {s.hits:.1%}")
+
 
 @train_app.command("store")
 def train_store(rebuild: Annotated[bool, typer.Option(help="Drop the store and build it anew.")] = False) -> None:
@@ -256,7 +350,7 @@ def route(
     if json_out:
         print(chosen.model_dump_json())
         return
-    out = Console(highlight=False)
+    out = Console(highlight=False, soft_wrap=True)
     out.print(f"tool       {chosen.tool or 'none (answered in text)'}")
     out.print(f"arguments  {json.dumps(chosen.arguments, ensure_ascii=False)[:500]}")
     out.print(f"confidence {chosen.confidence:.2f}  [dim]{chosen.reason}[/dim]")
@@ -269,45 +363,101 @@ def scan(
     dry_run: Annotated[bool, typer.Option(
         "--dry-run", help="Only print what the feeds hold: touch neither memory nor notifications.")] = False,
     json_out: Annotated[bool, typer.Option(
-        "--json", help="One JSON object a line: each deal, then each skipped entry and why.")] = False,
+        "--json", help="With --dry-run: one JSON object a line, each deal, then each skipped entry and why.")] = False,
+    once: Annotated[bool, typer.Option(
+        "--once", help="One full scan (the default): price new deals, notify the best, exit 0/1.")] = False,
+    every: Annotated[str | None, typer.Option(
+        "--every", help="Run as a daemon, a full scan every interval, e.g. 30m, 2h.")] = None,
+    no_notify: Annotated[bool, typer.Option("--no-notify", help="Record and price, send nothing.")] = False,
 ) -> None:
-    """Scan deal feeds into deals; without --dry-run, new deals are recorded in memory."""
-    from agents.feeds import FeedFetcher
-    from agents.memory import Memory, StoreError
-    from agents.scanner import Scanner
+    """Scan deal feeds: record new deals, price them, notify about the best opportunities."""
+    from agents.schedule import ScanBusy, parse_every, schedule
 
     cfg = settings()
     feeds = feed or cfg.feeds
-    new_deals = None
+    if dry_run:
+        return scan_dry_run(feeds, json_out)
+    from agents.memory import StoreError
+    from agents.wiring import Services
+
+    services = Services(cfg)
     try:
-        if dry_run:
-            with FeedFetcher() as fetcher:
-                result = Scanner(fetcher).scan(feeds)
-        else:
-            with Memory(cfg.database) as memory, FeedFetcher(validators=memory) as fetcher:
-                result = Scanner(fetcher).scan(feeds)
-                new_deals = memory.record_scan(result)
-    except StoreError as err:
+        pipeline = services.pipeline
+    except (ValueError, StoreError) as err:
         fail(str(err))
+    if every:
+        try:
+            seconds = parse_every(every)
+        except ValueError as err:
+            fail(str(err))
+        console.print(f"scanning {len(feeds)} feeds every {every}; Ctrl-C stops")
+        schedule(lambda: console.print(pipeline.scan(feeds, notify=not no_notify).summary()),
+                 seconds, cfg.data_dir / "scan.lock", block=True)
+        return
+    try:
+        report = pipeline.scan(feeds, notify=not no_notify)
+    except ScanBusy as err:
+        fail(str(err))
+    for outcome in report.scan.feeds:
+        console.print(outcome.line(), highlight=False, markup=False)
+    print(report.summary())
+    if report.scan.feeds and all(f.status == "failed" for f in report.scan.feeds):
+        fail("no feed could be read")
+
+
+def scan_dry_run(feeds: list[str], json_out: bool) -> None:
+    from rich.markup import escape
+
+    from agents.feeds import FeedFetcher
+    from agents.scanner import Scanner
+
+    with FeedFetcher() as fetcher:
+        result = Scanner(fetcher).scan(feeds)
     for outcome in result.feeds:
         console.print(outcome.line(), highlight=False, markup=False)
     if json_out:
         for line in result.json_lines():
             print(line)
     else:
-        from rich.markup import escape
-
         out = Console(highlight=False, soft_wrap=True)
         for d in result.deals:
             out.print(f"${d.price:>9,.2f}  {escape(d.title)}  [dim]{escape(d.retailer)}[/dim]")
         for s in result.skipped:
             out.print(f"[dim]skipped ({escape(s.reason)}): {escape(s.title)}[/dim]")
-    console.print(result.summary() + (f", {len(new_deals)} new" if new_deals is not None else ""))
+    console.print(result.summary())
     if result.feeds and all(f.status == "failed" for f in result.feeds):
         fail("no feed could be read")
 
-
 # --- commands: app (ui/) ---------------------------------------------------------------------
+
+@app.command("app")
+def run_app(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 7860,
+    share: Annotated[bool, typer.Option(help="A public share link (requires --auth).")] = False,
+    auth: Annotated[str | None, typer.Option(help="user:password required to open the app.")] = None,
+    mcp: Annotated[bool, typer.Option(help="Expose estimate_price and scan_deals as MCP tools (requires --auth).")] = False,
+    schedule_scans: Annotated[bool, typer.Option("--schedule/--no-schedule", help="Scan on the configured interval.")] = True,
+) -> None:
+    """Start the web app: chat with the planning agent, the deals dashboard, pricing."""
+    credentials = None
+    if auth:
+        user, _, password = auth.partition(":")
+        if not user or not password:
+            fail("--auth takes user:password")
+        credentials = (user, password)
+    if (share or mcp) and credentials is None:
+        fail("a share link or MCP server is reachable by others: add --auth user:password")
+    from agents.wiring import Services
+    from ui.app import DealScoutApp
+
+    cfg = settings()
+    ui = DealScoutApp(Services(cfg))
+    if schedule_scans:
+        ui.set_schedule(cfg.scan_every_minutes, True)
+    ui.build().launch(server_name=host, server_port=port, share=share, auth=credentials, mcp_server=mcp,
+                      footer_links=["api"], show_error=True)
+
 
 
 if __name__ == "__main__":
