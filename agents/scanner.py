@@ -83,6 +83,27 @@ _ITEM_KEYS = re.compile(rb"<(link|guid|id)\b[^>]*>\s*([^<]+?)\s*</\1\s*>", re.I)
 _ITEM_EDGE = re.compile(rb"<(/?)(?:item|entry)\b", re.I)
 
 
+def _ascii_view(content: bytes) -> bytes:
+    """The feed's bytes as UTF-8 when they are UTF-16 (a BOM or NUL bytes), for the markup regexes."""
+    head = content[:4]
+    if head[:2] in (b"\xff\xfe", b"\xfe\xff") or (len(head) == 4 and 0 in head):
+        codec = "utf-16" if head[:2] in (b"\xff\xfe", b"\xfe\xff") else (
+            "utf-16-le" if head[1] == 0 else "utf-16-be")
+        return content.decode(codec, errors="ignore").encode("utf-8")
+    return content
+
+
+def _whole_characters(content: bytes) -> bytes:
+    """UTF-8 bytes cut inside a character lose the broken end; else feedparser would read the
+    whole feed in another encoding (mojibake)."""
+    try:
+        content.decode("utf-8")
+    except UnicodeDecodeError as err:
+        if err.reason == "unexpected end of data":
+            return content[:err.start]
+    return content
+
+
 def _ends_inside_an_entry(content: bytes) -> bool:
     """The bytes stop after an entry opened and before it closed (a download cut short)."""
     edges = list(_ITEM_EDGE.finditer(content[-1_000_000:]))
@@ -120,7 +141,8 @@ def _entry_to_deal(entry: Any, structured_price: float | None, feed: str) -> Dea
 
     if not title:
         return skip("no_title", "entry has no title")
-    if urlparse(url).scheme not in ("http", "https"):
+    link = urlparse(url)
+    if link.scheme not in ("http", "https") or not link.hostname:
         return skip("no_link", "entry has no http(s) link")
     body = _text(entry.get("summary") or "")
     if (entry.get("dealnews_dealtype") or "").strip().lower() == "sale":
@@ -163,17 +185,19 @@ class ParsedFeed(BaseModel):
 
 def parse_feed(content: bytes, feed: str) -> ParsedFeed:
     """Deals and skipped entries from feed bytes (RSS 0.9x/1.0/2.0 or Atom, malformed XML too)."""
+    content = _whole_characters(content)
     parsed = feedparser.parse(io.BytesIO(content))  # a stream: feedparser never opens paths/URLs
     entries = parsed.entries
     if not entries and (parsed.get("bozo") or not parsed.get("version")):  # b"" has neither key
         reason = parsed.get("bozo_exception") or "no RSS or Atom structure"
         return ParsedFeed(entries=0, deals=[], skipped=[], problem=f"not a readable feed ({reason})")
-    by_key = _structured_prices(content)
+    markup = _ascii_view(content)
+    by_key = _structured_prices(markup)
     prices = [by_key.get((entry.get("link") or "").strip(), by_key.get((entry.get("id") or "").strip()))
               for entry in entries]
     deals: list[Deal] = []
     skipped: list[SkippedEntry] = []
-    cut_off = _ends_inside_an_entry(content)  # then the last entry may lack its price or text
+    cut_off = _ends_inside_an_entry(markup)  # then the last entry may lack its price or text
     for n, (entry, price) in enumerate(zip(entries, prices, strict=True), start=1):
         result = _entry_to_deal(entry, price, feed)
         if cut_off and n == len(entries):

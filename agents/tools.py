@@ -7,6 +7,8 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
+from pydantic import ValidationError, validate_call
+
 from agents.memory import Memory, StoredOpportunity
 from agents.messaging import MessagingAgent
 from agents.planner import ToolResult
@@ -65,7 +67,11 @@ class DealTools:
         unknown = set(arguments) - set(accepted)
         if unknown:
             raise ValueError(f"{name} does not take {', '.join(sorted(unknown))}")
-        return method(**arguments)
+        try:  # a model may send any JSON: check it against the method's types first
+            return validate_call(method)(**arguments)
+        except ValidationError as err:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())
+            raise ValueError(f"{name} got bad arguments ({problems})") from None
 
     def estimate_price(self, description: str = "", url: str = "") -> ToolResult:
         """Estimate what a product is really worth from its description (or a deal's URL), with

@@ -12,6 +12,7 @@ import gzip
 import json
 import random
 import re
+import zlib
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -111,8 +112,8 @@ def _lines(path: Path) -> Iterator[str]:
     try:
         with opener(path, "rt", encoding="utf-8", errors="replace") as f:
             yield from f
-    except (OSError, EOFError) as err:
-        raise ValueError(f"cannot read {path}: {err.strerror or err}") from err
+    except (OSError, EOFError, zlib.error) as err:  # a gzip cut short or corrupted, too
+        raise ValueError(f"cannot read {path}: {getattr(err, 'strerror', None) or err}") from err
 
 
 def _records(path: Path, report: LoadReport) -> Iterator[dict[str, Any]]:
