@@ -300,6 +300,42 @@ def scan_under_fault(folder: Path, target: str, kind: str, *, transient: bool = 
     return run
 
 
+def chat_under_fault(kind: str) -> FaultRun:
+    """One chat turn of the planning agent on a hosted model (the OpenAI adapter) whose endpoint
+    fails with `kind`: the user gets a reply naming the failure, without the key."""
+    from agents.planner import PlanningAgent, Reply
+    from models.openai_provider import OpenAIChatModel
+
+    class NoTools:
+        def tools(self) -> list:
+            return []
+
+        def call(self, name: str, arguments: dict):
+            raise AssertionError("no tool may run")
+
+    run = FaultRun("chat", kind, transient=False)
+    started = time.perf_counter()
+    with quiet(LoopbackServer()) as server:
+        server.route("/v1/chat/completions", fault(kind, chat_completion("Hi"), delay_s=1.5,
+                                                   good_body=completion_body("Hi")))
+        llm = OpenAIChatModel("fake", api_key="sk-chat-fault-0123456789abcdef", base_url=server.url("/v1"),
+                              timeout_s=0.5, max_retries=1)
+        try:
+            events = list(PlanningAgent(llm, NoTools(), router=None, native_tools=True).run("hello"))
+        except Exception as err:
+            run.problems.append(f"the chat raised {type(err).__name__}: {err}")
+            return run
+    run.seconds = time.perf_counter() - started
+    reply = events[-1]
+    run.outcome = reply.text if isinstance(reply, Reply) else repr(reply)
+    run.reasons = [run.outcome]
+    if not (len(events) == 1 and run.outcome.startswith("The language model failed: openai:fake")):
+        run.problems.append(f"the reply does not say the model failed: {run.outcome!r}")
+    if "sk-chat-fault" in run.outcome or "Traceback" in run.outcome:
+        run.problems.append("the reply leaks the key or a traceback")
+    return run
+
+
 # --- fakes for the crash workers ----------------------------------------------------------------
 
 class HashEmbedder:

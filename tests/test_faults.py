@@ -8,7 +8,6 @@ benchmarks/reliability.py runs the same with more trials and sessions (tests/fau
 
 from __future__ import annotations
 
-import json
 import random
 
 import pytest
@@ -20,10 +19,8 @@ from tests.faults import (
     TARGETS,
     RunningApp,
     burst_run,
-    chat_completion,
-    fault,
+    chat_under_fault,
     load_run,
-    quiet,
     scan_crash_trial,
     scan_under_fault,
     store_crash_trial,
@@ -53,25 +50,8 @@ def test_notifier_faults_after_the_receiver_acted_repeat_only_under_the_same_key
 
 @pytest.mark.parametrize("kind", FAULTS)
 def test_the_chat_under_a_failing_llm_says_so(kind):
-    from agents.planner import PlanningAgent, Reply
-
-    class NoTools:
-        def tools(self):
-            return []
-
-        def call(self, name, arguments):
-            raise AssertionError("no tool may run")
-
-    body = json.dumps({"id": "x", "object": "chat.completion", "created": 0, "model": "m",
-                       "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hi"},
-                                    "finish_reason": "stop"}]}).encode()
-    with quiet(LoopbackServer()) as server:
-        server.route("/v1/chat/completions", fault(kind, chat_completion("Hi"), delay_s=1.5, good_body=body))
-        llm = OpenAIChatModel("fake", api_key="sk-chat-fault-0123456789abcdef", base_url=server.url("/v1"),
-                              timeout_s=0.5, max_retries=1)
-        [reply] = list(PlanningAgent(llm, NoTools(), router=None, native_tools=True).run("hello"))
-    assert isinstance(reply, Reply) and reply.text.startswith("The language model failed: openai:fake")
-    assert "sk-chat-fault" not in reply.text and "Traceback" not in reply.text
+    run = chat_under_fault(kind)
+    assert run.problems == [], run
 
 
 @pytest.mark.parametrize("body", [

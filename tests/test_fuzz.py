@@ -34,14 +34,24 @@ from agents.scanner import MAX_PLAUSIBLE_PRICE, parse_feed
 from training.data import MAX_PRICE, MIN_PRICE, load_catalogue, parse_price, raw_item
 
 FEEDS = Path(__file__).parent / "fixtures" / "feeds"
-CASES: Counter[str] = Counter()  # generated cases run, per property (read by the benchmark)
+CASES: Counter[str] = Counter()  # generated cases run, per property
+# benchmarks/reliability.py sets these: more examples, fresh ones each run, and where to report
 EXAMPLES = int(os.environ.get("DEALSCOUT_FUZZ_EXAMPLES", "300"))
-fuzz = settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
+FRESH = os.environ.get("DEALSCOUT_FUZZ_FRESH") == "1"
+REPORT = os.environ.get("DEALSCOUT_FUZZ_REPORT")
+fuzz = settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=not FRESH,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
 def count(name: str) -> None:
     CASES[name] += 1
+
+
+@pytest.fixture(scope="module", autouse=True)
+def report_cases():
+    yield
+    if REPORT:
+        Path(REPORT).write_text(json.dumps(CASES))
 
 
 # --- strategies -----------------------------------------------------------------------------------

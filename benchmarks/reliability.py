@@ -1,0 +1,243 @@
+"""Reliability, measured: fuzz cases run, faults survived, kill -9 crash trials with what a restart
+lost or repeated, latency and losses under load, and a vulnerability audit of the installed packages.
+
+    .venv/bin/python benchmarks/reliability.py [--fuzz-examples 1000] [--crash-trials 20]
+        [--sessions 1,4,16] [--skip fuzz,faults,crash,load,audit] [--json FILE]
+
+The same checks run, smaller, in `make test` (tests/test_fuzz.py, test_faults.py, test_security.py);
+everything here is bounded and stops by itself. Nothing leaves the machine except pip-audit's
+query to PyPI's vulnerability service (reported as such when it cannot be reached).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.faults import (  # noqa: E402
+    FAULTS,
+    TARGETS,
+    RunningApp,
+    burst_run,
+    chat_under_fault,
+    load_run,
+    scan_crash_trial,
+    scan_under_fault,
+    store_crash_trial,
+)
+
+
+def section(title: str) -> None:
+    print(f"\n## {title}\n", flush=True)
+
+
+def fuzz(examples: int) -> dict:
+    """tests/test_fuzz.py with `examples` fresh (not the CI's fixed) cases per property."""
+    section(f"Fuzz: tests/test_fuzz.py, {examples} fresh examples per property")
+    with tempfile.TemporaryDirectory() as folder:
+        report = Path(folder) / "cases.json"
+        env = {**os.environ, "DEALSCOUT_FUZZ_EXAMPLES": str(examples), "DEALSCOUT_FUZZ_FRESH": "1",
+               "DEALSCOUT_FUZZ_REPORT": str(report), "HF_HUB_OFFLINE": "1"}
+        started = time.perf_counter()
+        run = subprocess.run([sys.executable, "-m", "pytest", "tests/test_fuzz.py", "-q", "-p", "no:cacheprovider",
+                              "-x", "--no-header"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=3600)
+        seconds = time.perf_counter() - started
+        cases = json.loads(report.read_text()) if report.exists() else {}
+    summary = (run.stdout.strip().splitlines() or ["no output"])[-1]
+    print("| entry point | cases |\n|---|---:|")
+    for name, n in sorted(cases.items()):
+        print(f"| {name} | {n:,} |")
+    print(f"| **all** | **{sum(cases.values()):,}** |")
+    print(f"\npytest: {summary} ({seconds:.0f} s)")
+    if run.returncode:
+        print(run.stdout[-3000:])
+    return {"cases": cases, "total": sum(cases.values()), "pytest": summary, "ok": run.returncode == 0,
+            "seconds": round(seconds, 1)}
+
+
+def faults() -> dict:
+    section("Faults: one scan (and one chat turn) per fault, then the fault clears and a scan recovers")
+    runs = []
+    with tempfile.TemporaryDirectory() as folder:
+        for target in TARGETS:
+            for kind in FAULTS:
+                for transient in (False, True):
+                    runs.append(scan_under_fault(Path(folder) / f"{target}-{kind}-{transient}", target, kind,
+                                                 transient=transient))
+    runs += [chat_under_fault(kind) for kind in FAULTS]
+    print("| where | fault | every request | first request only | repeats at the receiver (same key) |")
+    print("|---|---|---|---|---:|")
+    for target in (*TARGETS, "chat"):
+        for kind in FAULTS:
+            pair = [r for r in runs if r.target == target and r.kind == kind]
+            cells = {r.transient: ("survived" if r.survived else "FAILED: " + "; ".join(r.problems)[:80])
+                     for r in pair}
+            repeats = sum(r.wire_repeats for r in pair)
+            print(f"| {target} | {kind} | {cells.get(False, '-')} | {cells.get(True, '-')} | {repeats} |")
+    survived = sum(r.survived for r in runs)
+    print(f"\n{survived} of {len(runs)} faults survived with a clear outcome and nothing lost after recovery.")
+    examples = {f"{r.target}/{r.kind}": r.reasons[0] for r in runs if r.reasons and not r.transient}
+    print("\nWhat the user is told (one per target):")
+    for where in ("feed/500", "feed/garbled", "notifier/reset", "llm/truncated", "chat/429"):
+        if where in examples:
+            print(f"- {where}: {examples[where][:160]}")
+    return {"survived": survived, "total": len(runs),
+            "failed": [f"{r.target}/{r.kind}/{'once' if r.transient else 'always'}: {r.problems}"
+                       for r in runs if not r.survived],
+            "receiver_repeats": sum(r.wire_repeats for r in runs)}
+
+
+def crashes(trials: int, seed: int) -> dict:
+    section(f"Crash consistency: kill -9 at random points, then restart ({trials} trials each)")
+    rng = random.Random(seed)
+    results = {}
+    with tempfile.TemporaryDirectory() as folder:
+        for name, trial in (("scan (DealPipeline.scan, 24 deals, fake pricer, file outbox)",
+                             lambda n: scan_crash_trial(Path(folder) / f"scan-{n}", rng, deals=24, kills=2)),
+                            ("vector-store build (VectorStore.build, 96 items, hash embedder)",
+                             lambda n: store_crash_trial(Path(folder) / f"store-{n}", rng, items=96, kills=2))):
+            started = time.perf_counter()
+            done = [trial(n) for n in range(trials)]
+            phases = Counter(p for t in done for p in t.killed_in)
+            row = {"trials": trials, "kills_mid_run": sum(t.kills for t in done), "killed_in": dict(phases),
+                   "lost": sum(t.lost for t in done), "duplicated": sum(t.duplicated for t in done),
+                   "resent_same_key": sum(t.wire_repeats for t in done),
+                   "restart_errors": [e for t in done for e in t.errors],
+                   "seconds": round(time.perf_counter() - started, 1)}
+            results[name] = row
+    print("| run killed | trials | kills mid-run | interrupted while | lost | shown twice | resent with the same key "
+          "| restart errors |")
+    print("|---|---:|---:|---|---:|---:|---:|---:|")
+    for name, r in results.items():
+        where = ", ".join(f"{k} {v}" for k, v in sorted(r["killed_in"].items()))
+        print(f"| {name} | {r['trials']} | {r['kills_mid_run']} | {where} | {r['lost']} | {r['duplicated']} "
+              f"| {r['resent_same_key']} | {len(r['restart_errors'])} |")
+    print("\n'resent with the same key': deliveries a kill cut off between sending and marking; the next run "
+          "sent them again with the alert's idempotency key and the receiver showed each once.")
+    for r in results.values():
+        for error in r["restart_errors"][:3]:
+            print(f"- restart error: {error}")
+    return results
+
+
+def load(sessions: list[int]) -> dict:
+    section("Load: concurrent gradio_client sessions against the app on loopback (fake 50 ms pricer)")
+    rows = {}
+    with tempfile.TemporaryDirectory() as folder, RunningApp(Path(folder), pricer_seconds=0.05) as app:
+        load_run(app.url, 1, requests_per_session=2)  # warm up
+        for n in sessions:
+            rows[n] = load_run(app.url, n, requests_per_session=8, deadline_s=180)
+        app.services.pricer.seconds = 0.2
+        burst = burst_run(app.url, jobs=100, clients=10, timeout_s=180)
+    print("| sessions | requests | answered | refused | lost | p50 s | p95 s | max s | requests/s |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for n, r in rows.items():
+        print(f"| {n} | {r.requests} | {r.answered} | {len(r.errors)} | {r.lost} | {r.percentile(50):.2f} "
+              f"| {r.percentile(95):.2f} | {max(r.latencies, default=float('nan')):.2f} "
+              f"| {r.answered / r.seconds:.1f} |")
+    refusals = Counter(burst.errors)
+    print(f"\nBurst: {burst.requests} /price jobs at once from {burst.sessions} sessions (200 ms pricer, queue of "
+          f"64, 2 at a time): {burst.answered} answered, {len(burst.errors)} refused, {burst.lost} lost; "
+          f"p95 of the answered {burst.percentile(95):.1f} s.")
+    for message, n in refusals.items():
+        print(f"- refused {n}x with: {message!r}")
+    return {"sessions": {n: {"requests": r.requests, "answered": r.answered, "refused": len(r.errors),
+                             "lost": r.lost, "p50_s": round(r.percentile(50), 3),
+                             "p95_s": round(r.percentile(95), 3)} for n, r in rows.items()},
+            "burst": {"jobs": burst.requests, "answered": burst.answered, "refused": len(burst.errors),
+                      "lost": burst.lost, "messages": dict(refusals)}}
+
+
+def audit() -> dict:
+    section("Known vulnerabilities: pip-audit over the virtualenv")
+    try:
+        run = subprocess.run([sys.executable, "-m", "pip_audit", "--progress-spinner", "off", "-f", "json"],
+                             cwd=ROOT, capture_output=True, text=True, timeout=600)
+    except (OSError, subprocess.TimeoutExpired) as err:
+        print(f"pip-audit could not run: {err}")
+        return {"ran": False, "why": str(err)}
+    if "No module named pip_audit" in run.stderr:
+        print("pip-audit is not installed: `.venv/bin/pip install pip-audit` (a dev dependency)")
+        return {"ran": False, "why": "not installed"}
+    try:
+        found = json.loads(run.stdout)
+    except json.JSONDecodeError:
+        why = (run.stderr.strip().splitlines() or ["no output"])[-1][:300]
+        print(f"pip-audit could not run here: {why}")
+        return {"ran": False, "why": why}
+    deps = found.get("dependencies", [])
+    audited = [d for d in deps if "vulns" in d and not d.get("skip_reason")]
+    vulnerable = [d for d in audited if d["vulns"]]
+    skipped = [d for d in deps if d.get("skip_reason")]
+    if deps and not audited:
+        why = skipped[0]["skip_reason"] if skipped else "nothing audited"
+        print(f"pip-audit ran but could not audit any of the {len(deps)} packages: the vulnerability service "
+              f"is not reachable from this machine (first reason: {why!r}). Rerun with network access.")
+        return {"ran": False, "packages": len(deps), "why": why}
+    print(f"{len(audited)} packages audited, {len(skipped)} skipped, {len(vulnerable)} with known vulnerabilities")
+    for d in vulnerable:
+        for v in d["vulns"]:
+            print(f"- {d['name']} {d['version']}: {v['id']} (fixed in {', '.join(v.get('fix_versions') or ['-'])})")
+    return {"ran": True, "audited": len(audited), "skipped": len(skipped),
+            "vulnerable": {d["name"]: [v["id"] for v in d["vulns"]] for d in vulnerable}}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--fuzz-examples", type=int, default=1000, help="examples per fuzz property")
+    parser.add_argument("--crash-trials", type=int, default=20, help="kill -9 trials per kind (scan, store)")
+    parser.add_argument("--sessions", default="1,4,16", help="concurrent sessions, comma-separated")
+    parser.add_argument("--skip", default="", help="comma-separated parts to leave out")
+    parser.add_argument("--seed", type=int, default=8)
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args()
+    skip = set(filter(None, args.skip.split(",")))
+    started = time.perf_counter()
+    print("# DealScout reliability")
+    figures: dict = {}
+    if "fuzz" not in skip:
+        figures["fuzz"] = fuzz(args.fuzz_examples)
+    if "faults" not in skip:
+        figures["faults"] = faults()
+    if "crash" not in skip:
+        figures["crash"] = crashes(args.crash_trials, args.seed)
+    if "load" not in skip:
+        figures["load"] = load([int(n) for n in args.sessions.split(",")])
+    if "audit" not in skip:
+        figures["audit"] = audit()
+    section("Summary")
+    if "fuzz" in figures:
+        f = figures["fuzz"]
+        print(f"- fuzz: {f['total']:,} generated cases over {len(f['cases'])} entry points; {f['pytest']}")
+    if "faults" in figures:
+        print(f"- faults survived: {figures['faults']['survived']} / {figures['faults']['total']}")
+    for name, r in figures.get("crash", {}).items():
+        print(f"- crash, {name.split(' (')[0]}: {r['trials']} trials, {r['kills_mid_run']} kills mid-run, "
+              f"lost {r['lost']}, shown twice {r['duplicated']}")
+    if "load" in figures:
+        worst = max(figures["load"]["sessions"].items(), key=lambda kv: kv[0])
+        print(f"- load: {sum(r['lost'] for r in figures['load']['sessions'].values())} requests lost; "
+              f"p95 {worst[1]['p95_s']:.2f} s at {worst[0]} sessions; burst refusals explained: "
+              f"{list(figures['load']['burst']['messages'])}")
+    if "audit" in figures:
+        a = figures["audit"]
+        print(f"- pip-audit: {'vulnerable: ' + str(a['vulnerable']) if a.get('ran') else 'not run: ' + a['why'][:120]}")
+    print(f"\n({time.perf_counter() - started:.0f} s)")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(figures, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()
