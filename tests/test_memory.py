@@ -257,3 +257,23 @@ def test_kill_9_mid_way_then_rescan_loses_and_repeats_nothing(tmp_path):
 
 if __name__ == "__main__" and sys.argv[1:2] == ["worker"]:
     run_pipeline(Path(sys.argv[2]), Path(sys.argv[3]), Path(sys.argv[4]))
+
+
+def test_a_database_from_before_claims_is_upgraded_in_place(tmp_path):
+    import sqlite3
+
+    old = sqlite3.connect(tmp_path / "m.db")
+    old.executescript("""
+        CREATE TABLE notifications (
+            id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, opportunity_id INTEGER, title TEXT NOT NULL,
+            body TEXT NOT NULL, url TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'pending',
+            channel TEXT NOT NULL DEFAULT '', attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT NOT NULL DEFAULT '', created_at TEXT NOT NULL, delivered_at TEXT);
+        INSERT INTO notifications (key, title, body, url, created_at)
+            VALUES ('k', 't', 'b', '', '2026-01-01T00:00:00+00:00');""")
+    old.commit()
+    old.close()
+    with Memory(tmp_path / "m.db") as memory:
+        [note] = memory.pending_notifications()
+        assert note.claimed_by == "" and memory.claim_notification(note)
+        assert memory.mark_delivered(note.id, "json")
