@@ -311,6 +311,8 @@ def price(
     evidence: Annotated[int, typer.Option(help="How many similar items to show.")] = 5,
 ) -> None:
     """Say what a product is worth: each agent's estimate, the ensemble and its interval."""
+    from rich.markup import escape
+
     from agents.pricing import DescriptionError, price_report
 
     text = sys.stdin.read() if description == "-" else description
@@ -324,12 +326,12 @@ def price(
     out = Console(highlight=False, soft_wrap=True)
     for name, e in report.items():
         interval = f"  (${e.low:,.2f} - ${e.high:,.2f})" if e.low is not None else ""
-        out.print(f"{name:12} ${e.value:>10,.2f}{interval}  [dim]{e.note}[/dim]")
+        out.print(f"{name:12} ${e.value:>10,.2f}{interval}  [dim]{escape(e.note)}[/dim]")
     shown = next((e.evidence for e in report.values() if e.evidence), [])[:evidence]
     if shown:
         out.print("similar items (price, similarity, title):")
     for n in shown:
-        out.print(f"  ${n.price:>9,.2f}  {n.similarity:.2f}  {n.title[:90]}")
+        out.print(f"  ${n.price:>9,.2f}  {n.similarity:.2f}  {escape(n.title[:90])}")
 
 # --- commands: scan, route (agents/) ---------------------------------------------------------
 

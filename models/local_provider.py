@@ -11,6 +11,7 @@ A model file is loaded once per process and used under a lock: llama.cpp is not 
 
 from __future__ import annotations
 
+import atexit
 import importlib.util
 import json
 import threading
@@ -74,6 +75,8 @@ def load_llama(path: Path, n_threads: int = N_THREADS) -> tuple[Any, threading.L
                 llama = Llama(model_path=str(path), n_ctx=N_CTX, n_threads=n_threads, verbose=False)
             except (ValueError, RuntimeError) as err:
                 raise ProviderError(f"could not load the local model {path.name}: {err}") from None
+            # Free it before interpreter shutdown tears down the C library it calls into.
+            atexit.register(llama.close)
             _loaded[path, n_threads] = (llama, threading.Lock())
         return _loaded[path, n_threads]
 
