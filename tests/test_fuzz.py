@@ -429,11 +429,12 @@ def test_the_planner_survives_any_model_output(tools, message, script):
     events = list(PlanningAgent(FakeChatModel(scripted), tools, router=None, native_tools=True)
                   .run(message))
     assert isinstance(events[-1], Reply) and all(isinstance(e, ToolStep | Reply) for e in events[:-1])
-    finished = [e for e in events if isinstance(e, ToolStep) and e.status != "pending"]
+    finished = list({id(e): e for e in events if isinstance(e, ToolStep)}.values())  # yielded twice each
     assert sum(s.name == "notify_user" and s.status == "done" for s in finished) <= 1
     assert all(s.status == "error" for s in finished if s.name not in
                ("estimate_price", "scan_deals", "list_opportunities", "notify_user", "explain_estimate"))
-    assert len(finished) <= 6 * 3  # the step limit
+    assert all(s.status in ("done", "error") for s in finished)
+    assert len(finished) <= 6 * 3  # the step limit: 6 replies, at most 3 calls each here
 
 
 # --- configuration ----------------------------------------------------------------------------
