@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -37,7 +38,9 @@ def settings() -> Settings:
 
 def fail(message: str) -> None:
     """One clear line on stderr and exit 1: what the user sees instead of a traceback."""
-    console.print(f"[red]error:[/red] {message}", highlight=False)
+    from rich.markup import escape
+
+    console.print(f"[red]error:[/red] {escape(message)}", highlight=False)
     raise typer.Exit(1)
 
 
@@ -394,7 +397,7 @@ def scan(
             fail(str(err))
         console.print(f"scanning {len(feeds)} feeds every {every}; Ctrl-C stops")
         schedule(lambda: console.print(pipeline.scan(feeds, notify=not no_notify).summary()),
-                 seconds, cfg.data_dir / "scan.lock", block=True)
+                 seconds, block=True)
         return
     try:
         report = pipeline.scan(feeds, notify=not no_notify)
@@ -448,8 +451,12 @@ def run_app(
         if not user or not password:
             fail("--auth takes user:password")
         credentials = (user, password)
-    if (share or mcp) and credentials is None:
-        fail("a share link or MCP server is reachable by others: add --auth user:password")
+    exposed = share or mcp or host not in ("127.0.0.1", "localhost", "::1")
+    if exposed and credentials is None:
+        fail("a share link, MCP server or non-loopback --host is reachable by others: "
+             "add --auth user:password")
+    if mcp and importlib.util.find_spec("mcp") is None:
+        fail("--mcp needs the MCP extra: .venv/bin/pip install 'gradio[mcp]'")
     from agents.wiring import Services
     from ui.app import DealScoutApp
 

@@ -54,11 +54,13 @@ def scan_lock(path: Path) -> Iterator[None]:
         os.close(fd)  # closing releases the lock
 
 
-def _guarded(job: Callable[[], object], lock: Path) -> Callable[[], None]:
+def _guarded(job: Callable[[], object]) -> Callable[[], None]:
+    """The job takes the scan lock itself (DealPipeline.scan does), so on-demand and scheduled
+    scans exclude each other; here a busy lock or a failure is only logged."""
+
     def run() -> None:
         try:
-            with scan_lock(lock):
-                job()
+            job()
         except ScanBusy:
             log.info("scheduled scan skipped: another scan is running")
         except Exception:  # a failed scan must not kill the scheduler
@@ -67,12 +69,12 @@ def _guarded(job: Callable[[], object], lock: Path) -> Callable[[], None]:
     return run
 
 
-def schedule(job: Callable[[], object], every_s: float, lock: Path, *, block: bool = False):
+def schedule(job: Callable[[], object], every_s: float, *, block: bool = False):
     """Run `job` every `every_s` seconds, the first run right away. In the app the scheduler runs
     in a background thread and is returned; for the `scan --every` daemon it blocks until stopped."""
     kind = BlockingScheduler if block else BackgroundScheduler
     scheduler = kind(job_defaults={"coalesce": True, "max_instances": 1})
-    scheduler.add_job(_guarded(job, lock), "interval", seconds=every_s, id="scan",
+    scheduler.add_job(_guarded(job), "interval", seconds=every_s, id="scan",
                       next_run_time=datetime.now().astimezone())
     with suppress(KeyboardInterrupt, SystemExit):
         scheduler.start()

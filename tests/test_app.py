@@ -152,12 +152,21 @@ def test_a_tool_calling_model_sees_the_earlier_turns(tmp_path):
 
 # --- launch.py app: guards and auth ------------------------------------------------------------
 
-@pytest.mark.parametrize("args", [["--share"], ["--mcp"], ["--share", "--mcp"]])
+@pytest.mark.parametrize("args", [["--share"], ["--mcp"], ["--share", "--mcp"], ["--host", "0.0.0.0"]])
 def test_public_exposure_without_auth_is_refused(args):
     result = CliRunner().invoke(launch.app, ["app", *args])
     assert result.exit_code == 1
     assert "add --auth user:password" in result.output
     assert "Traceback" not in result.output
+
+
+def test_mcp_without_its_extra_is_a_clear_error():
+    import importlib.util
+
+    if importlib.util.find_spec("mcp") is not None:
+        pytest.skip("the mcp extra is installed")
+    result = CliRunner().invoke(launch.app, ["app", "--mcp", "--auth", "u:p", "--no-schedule"])
+    assert result.exit_code == 1 and "gradio[mcp]" in result.output
 
 
 def test_auth_needs_user_and_password():

@@ -37,14 +37,18 @@ def test_lock_is_exclusive_and_a_killed_holder_does_not_leave_it_stuck(tmp_path)
 def test_background_schedule_runs_now_and_skips_while_busy(tmp_path):
     lock = tmp_path / "scan.lock"
     ran = threading.Event()
-    scheduler = schedule(ran.set, 3600, lock)
+    scheduler = schedule(ran.set, 3600)
     try:
         assert ran.wait(10)  # the first run is immediate
     finally:
         scheduler.shutdown(wait=False)
     calls = []
     with scan_lock(lock):
-        scheduler = schedule(lambda: calls.append(1), 3600, lock)
+        def guarded_job():
+            with scan_lock(lock):  # as DealPipeline.scan does
+                calls.append(1)
+
+        scheduler = schedule(guarded_job, 3600)
         time.sleep(1.5)
         scheduler.shutdown(wait=False)
     assert calls == []  # skipped: another scan held the lock

@@ -124,3 +124,20 @@ def test_injected_feed_text_cannot_make_the_planner_notify(world):
     assert len(sent(server)) == 2  # only the scan's own two alerts
     assert memory.notification(next(o.deal.guid for o in memory.list_opportunities()
                                     if "Sony" in o.deal.title)) is None
+
+
+def test_a_scheduled_scan_really_scans(world):
+    """The schedule runs the same pipeline scan (which takes the scan lock itself)."""
+    import time
+
+    from agents.schedule import schedule
+
+    server, memory, pipeline, _ = world
+    scheduler = schedule(pipeline.scan, 3600)
+    try:
+        deadline = time.monotonic() + 30
+        while memory.counts()["deals"] < 4 and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        scheduler.shutdown(wait=True)
+    assert memory.counts()["deals"] == 4 and len(sent(server)) == 2

@@ -195,7 +195,7 @@ class DealScoutApp:
             log.warning("scheduled scans are off: %s", err)
             return f"Scheduled scans are off: {err}"
         self.scan_every_s = minutes * 60
-        self.scheduler = schedule(scan, self.scan_every_s, self.services.settings.data_dir / "scan.lock")
+        self.scheduler = schedule(scan, self.scan_every_s)
         return f"Scanning every {minutes:g} minutes (server-side, also with no browser open)."
 
     def apply_settings(self, threshold: float, feeds_text: str) -> str:
