@@ -205,9 +205,11 @@ def train_specialist(
 
     cfg = settings()
     out = out or cfg.models_dir / ("specialist" if pairs is None else "finetune")
-    if (out / SPEC_FILE).is_file() and not force:
-        console.print(f"specialist already trained at {out} (use --force to train again)")
-        return
+    if (out / SPEC_FILE).is_file():
+        if not force:
+            console.print(f"specialist already trained at {out} (use --force to train again)")
+            return
+        resume = False  # a finished run's checkpoints are not a start for a new one
     try:
         options = load_config(preset, config)
         base_dir = ensure_base_model(cfg.models_dir, base)
