@@ -87,13 +87,13 @@ PRESETS: dict[str, FinetuneConfig] = {
         num_layers=16, lora=LoraOptions(r=16, alpha=32, top_layers=8), max_text_tokens=96,
         chat_template=False, max_steps=200, batch_size=8, lr=4e-4, head_lr=2e-3, eval_items=150,
         eval_every=50, save_every=50, time_budget_minutes=8, refit_head=True, refit_minutes=15),
-    # A GPU (one H200 measured): every training item for several epochs, the whole model, and the
+    # A GPU: every training item about four times (1,200 steps of 32), the whole model, and the
     # completion loss too, so the merged export writes prices in Ollama. bf16 is automatic;
     # for an 8B base add {"load_in_4bit": true, "gradient_checkpointing": true}.
     "full": FinetuneConfig(
         lm_loss_weight=0.2, lora=LoraOptions(r=32, alpha=64), max_text_tokens=160,
-        max_steps=3000, batch_size=32, lr=2e-4, head_lr=1e-3, eval_items=780, eval_every=500,
-        save_every=500, warmup_ratio=0.03),
+        max_steps=1200, batch_size=32, lr=2e-4, head_lr=1e-3, eval_items=780, eval_every=300,
+        save_every=300, warmup_ratio=0.03),
 }
 
 
