@@ -408,7 +408,7 @@ def scan(
     for outcome in report.scan.feeds:
         console.print(outcome.line(), highlight=False, markup=False)
     print(report.summary())
-    if report.scan.feeds and all(f.status == "failed" for f in report.scan.feeds):
+    if report.scan.no_feed_read:
         fail("no feed could be read")
 
 
@@ -432,7 +432,7 @@ def scan_dry_run(feeds: list[str], json_out: bool) -> None:
         for s in result.skipped:
             out.print(f"[dim]skipped ({escape(s.reason)}): {escape(s.title)}[/dim]")
     console.print(result.summary())
-    if result.feeds and all(f.status == "failed" for f in result.feeds):
+    if result.no_feed_read:
         fail("no feed could be read")
 
 # --- commands: app (ui/) ---------------------------------------------------------------------

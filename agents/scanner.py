@@ -59,10 +59,18 @@ class ScanResult(BaseModel):
     skipped: list[SkippedEntry] = Field(default_factory=list)
     feeds: list[FeedOutcome] = Field(default_factory=list)
 
+    @property
+    def failed_feeds(self) -> list[FeedOutcome]:
+        return [f for f in self.feeds if f.status == "failed"]
+
+    @property
+    def no_feed_read(self) -> bool:
+        """Every feed failed: the scan as a whole did not happen."""
+        return bool(self.feeds) and len(self.failed_feeds) == len(self.feeds)
+
     def summary(self) -> str:
-        failed = sum(f.status == "failed" for f in self.feeds)
         return (f"{len(self.deals)} deals, {len(self.skipped)} entries skipped, "
-                f"{len(self.feeds)} feeds ({failed} failed)")
+                f"{len(self.feeds)} feeds ({len(self.failed_feeds)} failed)")
 
     def json_lines(self) -> list[str]:
         """One JSON object per deal, then one per skipped entry (with "skipped": true and why)."""

@@ -92,7 +92,7 @@ class DealTools:
             return ToolResult(text="A scan is already running; its deals will show up shortly.")
         lines = [f"Scan finished: {report.summary()}."]
         lines += [describe_opportunity(o) for o in report.opportunities[:5]]
-        lines += [f"Feed problem: {f.line()}" for f in report.scan.feeds if f.status == "failed"]
+        lines += [f"Feed problem: {f.line()}" for f in report.scan.failed_feeds]
         return ToolResult(text="\n".join(lines), data=report.model_dump(mode="json"))
 
     def list_opportunities(self, max_price: float | None = None, limit: int = 5) -> ToolResult:

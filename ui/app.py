@@ -222,12 +222,9 @@ class DealScoutApp:
         return f"Re-sent via {note.channel}." if note and note.status == "delivered" else "Queued; delivery will be retried."
 
     def deal_map(self):
-        from vectorstore.map import store_map
-        from vectorstore.store import VectorStore
+        from agents.pricing import catalogue_map
 
-        s = self.services.settings
-        store = VectorStore.open(self.services.embedder, chroma_dir=s.chroma_dir, chroma_url=s.chroma_url)
-        return store_map(store, limit=1500)
+        return catalogue_map(self.services.settings, limit=1500)
 
     # --- layout ------------------------------------------------------------------------------
 
