@@ -3,7 +3,7 @@
 A trained specialist is a folder:
   specialist.json   how to prompt it and read its answer (SpecialistSpec)
   adapter/          the peft LoRA adapter
-  head.safetensors  the price head: pooled hidden states -> standardized log-price
+  head.safetensors  the price head: pooled hidden states of a few layers -> standardized log-price
 With a head, one forward pass gives the price (measured far better than generating digits on a
 small model); without one (an untuned base, or an adapter trained elsewhere) the model generates
 the number after "Price is $" and we parse it.
@@ -60,6 +60,7 @@ class PromptFormat(BaseModel):
 class HeadSpec(BaseModel):
     hidden_size: int
     inner_size: int = 0  # 0: a linear head
+    layers: list[int] = []  # hidden-state indices the head reads (0: embeddings); []: the last
     target_mean: float  # of log1p(price) over the training items
     target_std: float
 
@@ -74,11 +75,13 @@ class SpecialistSpec(BaseModel):
 
 
 class PriceHead(nn.Module):
-    """Pooled features (last prompt token and mean over the prompt) -> standardized log-price."""
+    """Pooled features (last prompt token and mean over the prompt, of each layer read)
+    -> standardized log-price."""
 
-    def __init__(self, hidden_size: int, inner_size: int = 0, dropout: float = 0.1):
+    def __init__(self, hidden_size: int, inner_size: int = 0, dropout: float = 0.1,
+                 layer_count: int = 1):
         super().__init__()
-        width = 2 * hidden_size
+        width = 2 * hidden_size * layer_count
         layers: list[nn.Module] = [nn.LayerNorm(width), nn.Dropout(dropout)]
         if inner_size:
             layers += [nn.Linear(width, inner_size), nn.GELU(), nn.Dropout(dropout)]
@@ -129,9 +132,26 @@ def keep_layers(lm: Any, count: int | None) -> Any:
     return lm
 
 
-def hidden_states(lm: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-    """The final-layer hidden states, without computing vocabulary logits for every token."""
-    return lm.get_decoder()(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+def hidden_states(lm: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                  layers: list[int] | None = None) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """The final hidden states (what the vocabulary reads) and those of `layers` (what the head
+    reads; none given: the final ones), without computing vocabulary logits for every token."""
+    out = lm.get_decoder()(input_ids=input_ids, attention_mask=attention_mask,
+                           output_hidden_states=bool(layers))
+    if not layers:
+        return out.last_hidden_state, [out.last_hidden_state]
+    return out.last_hidden_state, [out.hidden_states[i] for i in layers]
+
+
+def head_features(states: list[torch.Tensor], prompt_lengths: torch.Tensor) -> torch.Tensor:
+    """Pooled features of several layers side by side: measured better than the last layer
+    alone (lower layers keep more of the words, upper ones more of the learnt price)."""
+    return torch.cat([pool(h, prompt_lengths) for h in states], dim=-1)
+
+
+def check_layers(layers: list[int], count: int) -> None:
+    if any(not 0 <= i <= count for i in layers):
+        raise SpecialistError(f"head layers must be 0..{count} (0: the embeddings), got {layers}")
 
 
 def to_price(z: torch.Tensor, head: HeadSpec) -> list[float]:
@@ -188,7 +208,8 @@ class SpecialistModel:
         lm = PeftModel.from_pretrained(lm, str(directory / ADAPTER_DIR)).merge_and_unload()
         head = None
         if spec.head is not None:
-            head = PriceHead(spec.head.hidden_size, spec.head.inner_size)
+            head = PriceHead(spec.head.hidden_size, spec.head.inner_size,
+                             layer_count=max(1, len(spec.head.layers)))
             head.load_state_dict(load_file(str(directory / HEAD_FILE)))
         return cls(lm, load_tokenizer(base), spec, head, **kwargs)
 
@@ -216,8 +237,9 @@ class SpecialistModel:
         self.tokenizer.padding_side = "right"
         batch = self.tokenizer(prompts, return_tensors="pt", padding=True,
                                add_special_tokens=self.spec.prompt.add_special_tokens)
-        hidden = hidden_states(self.lm, batch["input_ids"], batch["attention_mask"])
-        z = self.head(pool(hidden, batch["attention_mask"].sum(1)))
+        _, states = hidden_states(self.lm, batch["input_ids"], batch["attention_mask"],
+                                  self.spec.head.layers)
+        z = self.head(head_features(states, batch["attention_mask"].sum(1)))
         return list(to_price(z, self.spec.head))
 
     @torch.inference_mode()

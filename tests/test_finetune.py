@@ -166,6 +166,25 @@ def test_num_layers_keeps_only_the_bottom_layers(base, tmp_path):
     assert adapter and all(".layers.1." in key for key in adapter)
 
 
+def test_the_head_can_read_several_layers(base, tmp_path):
+    config = tiny_config(num_layers=3, head_layers=[0, 1, 3], lm_loss_weight=0.0, refit_head=True)
+    train_specialist(config, base, TRAIN, VAL, tmp_path, progress=False)
+    spec = SpecialistSpec.model_validate_json((tmp_path / SPEC_FILE).read_text())
+    assert spec.head.layers == [0, 1, 3]
+    model = SpecialistModel.load(tmp_path)
+    hidden = model.lm.config.hidden_size
+    assert model.head.net[-1].weight.shape == (1, 2 * hidden * 3)
+    texts = [item.text for item in VAL]
+    one_by_one = [model.predict([text])[0] for text in texts]
+    assert model.predict(texts) == pytest.approx(one_by_one, rel=1e-4)  # padding changes nothing
+
+
+def test_head_layers_outside_the_model_are_a_clear_error(base, tmp_path):
+    with pytest.raises(FinetuneError, match=r"head layers must be 0\.\.2"):
+        train_specialist(tiny_config(num_layers=2, head_layers=[1, 5], lm_loss_weight=0.0), base,
+                         TRAIN, VAL, tmp_path, progress=False)
+
+
 def test_any_prompt_completion_file_trains_generation(base, tmp_path):
     source = tmp_path / "pairs.jsonl"
     source.write_text("".join(json.dumps({"input": f"Say {i}", "output": f"{i}"}) + "\n"
@@ -195,6 +214,18 @@ def test_presets_and_config_errors(tmp_path):
         load_config("huge")
     with pytest.raises(ValueError, match="num_layers"):
         FinetuneConfig(num_layers=4, lm_loss_weight=0.5)
+
+
+def test_the_full_preset_runs_as_written_but_for_its_length(base, tmp_path):
+    """CI has no GPU: the GPU preset's own settings (LoRA on every layer, completion loss,
+    precision auto -> fp32 here) go through a two-step run."""
+    config = load_config("full").model_copy(update={
+        "max_steps": 2, "batch_size": 4, "eval_items": 4, "threads": 1})
+    result = train_specialist(config, base, TRAIN, VAL, tmp_path, progress=False)
+    assert result.steps == 2 and {"head", "lm", "mae"} <= set(result.final_eval)
+    spec = SpecialistSpec.model_validate_json((tmp_path / SPEC_FILE).read_text())
+    assert spec.generation_trained and spec.num_layers is None
+    assert len(SpecialistModel.load(tmp_path).predict([VAL[0].text])) == 1
 
 
 def test_four_bit_needs_a_gpu(base):

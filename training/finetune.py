@@ -50,9 +50,9 @@ from training.lora_model import (
 )
 
 # Settings a checkpoint must share with the run that resumes from it.
-RESUME_KEYS = {"lora", "head", "head_inner_size", "num_layers", "lm_loss_weight", "max_text_tokens",
-               "chat_template", "train_items", "batch_size", "grad_accum", "lr", "head_lr", "seed",
-               "balance", "precision", "load_in_4bit"}
+RESUME_KEYS = {"lora", "head", "head_inner_size", "head_layers", "num_layers", "lm_loss_weight",
+               "max_text_tokens", "chat_template", "train_items", "batch_size", "grad_accum", "lr",
+               "head_lr", "seed", "balance", "precision", "load_in_4bit"}
 
 
 @dataclass
@@ -115,7 +115,8 @@ class Finetune:
         self.fallback = float(np.median([r["target"] for r in train_rows])) if self.stats else 0.0
         self.lm = add_lora(load_lm(base, config, self.device), config.lora)
         hidden = self.lm.config.hidden_size
-        self.head = (PriceHead(hidden, config.head_inner_size).to(self.device)
+        self.head = (PriceHead(hidden, config.head_inner_size,
+                               layer_count=max(1, len(config.head_layers))).to(self.device)
                      if self.stats else None)
         groups = [{"params": [p for p in self.lm.parameters() if p.requires_grad], "lr": config.lr}]
         if self.head is not None:
@@ -191,8 +192,8 @@ class Finetune:
         bar.close()
         if config.refit_head:
             self.history.eval.append((self.step, self.evaluate()))
-            refit = refit_head(self.lm, self.head, self.train_set, self.weights,
-                               minutes=config.refit_minutes, seed=config.seed,
+            refit = refit_head(self.lm, self.head, config.head_layers, self.train_set,
+                               self.weights, minutes=config.refit_minutes, seed=config.seed,
                                batch_size=2 * config.batch_size,
                                pad_id=self.tokenizer.pad_token_id, device=self.device,
                                autocast=self._autocast, progress=self.progress)
@@ -254,7 +255,7 @@ class Finetune:
         if self.stats is None:
             return None
         return HeadSpec(hidden_size=self.lm.config.hidden_size,
-                        inner_size=self.config.head_inner_size,
+                        inner_size=self.config.head_inner_size, layers=self.config.head_layers,
                         target_mean=self.stats[0], target_std=self.stats[1])
 
     # -- checkpoints: adapter, head, optimizer, schedule, RNG and history; the last few are kept

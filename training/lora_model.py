@@ -12,7 +12,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from models.specialist import PriceHead, PromptFormat, hidden_states, keep_layers, pool
+from models.specialist import (
+    PriceHead,
+    PromptFormat,
+    check_layers,
+    head_features,
+    hidden_states,
+    keep_layers,
+)
 from training.finetune_config import FinetuneConfig, FinetuneError, LoraOptions
 
 
@@ -49,6 +56,10 @@ def load_lm(base: Path, config: FinetuneConfig, device: torch.device) -> Any:
             bnb_4bit_compute_dtype=dtype)
         kwargs["device_map"] = {"": device.index or 0}
     lm = keep_layers(AutoModelForCausalLM.from_pretrained(str(base), **kwargs), config.num_layers)
+    try:
+        check_layers(config.head_layers, lm.config.num_hidden_layers)
+    except ValueError as err:
+        raise FinetuneError(str(err)) from err
     if config.load_in_4bit:
         from peft import prepare_model_for_kbit_training
 
@@ -117,12 +128,13 @@ def collate(examples: list[Example], pad_id: int, device: torch.device) -> dict[
 def batch_loss(lm: Any, head: PriceHead | None, batch: dict[str, torch.Tensor],
                config: FinetuneConfig) -> tuple[torch.Tensor, dict[str, float], torch.Tensor | None]:
     """Weighted sum of head Huber loss and completion-only cross-entropy; parts; head outputs."""
-    hidden = hidden_states(lm, batch["input_ids"], batch["attention_mask"])
+    hidden, states = hidden_states(lm, batch["input_ids"], batch["attention_mask"],
+                                   config.head_layers if head is not None else None)
     parts: dict[str, float] = {}
     total = hidden.new_zeros((), dtype=torch.float32)
     z = None
     if head is not None and "targets" in batch:
-        z = head(pool(hidden, batch["prompt_lengths"]))
+        z = head(head_features(states, batch["prompt_lengths"]))
         huber = F.huber_loss(z, batch["targets"], delta=config.huber_delta)
         total = total + huber
         parts["head"] = huber.item()
