@@ -3,6 +3,8 @@
     .venv/bin/python benchmarks/accuracy.py [--limit N] [--models a,b] [--json FILE] [--charts DIR]
 
 Models whose artifacts are missing are listed as such (build them with `launch.py train all`).
+`--models specialist_untuned` adds the specialist's base model before fine-tuning (not in the
+default run: it generates digits, minutes on CPU).
 """
 
 from __future__ import annotations

@@ -78,6 +78,26 @@ def test_specialist_from_settings_loads_the_trained_folder(trained, tmp_path):
     assert agent is not None and agent.estimate("premium large steel cabinet").value > 0
 
 
+
+def test_the_untuned_base_is_a_reference_model_by_name(trained, tmp_path):
+    from training.registry import load_model, model_names
+
+    base, _ = trained
+    settings = Settings(data_dir=tmp_path)
+    with pytest.raises(ValueError, match="train base"):
+        load_model("specialist_untuned", settings)
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "base").symlink_to(base, target_is_directory=True)
+    with pytest.raises(ValueError, match="no train split"):
+        load_model("specialist_untuned", settings)
+    settings.split_dir.mkdir(parents=True)
+    (settings.split_dir / "train.jsonl").write_text(
+        "".join(item.model_dump_json() + "\n" for item in priced_items(5)), encoding="utf-8")
+    untuned = load_model("specialist_untuned", settings)
+    assert "specialist_untuned" not in model_names()  # minutes of generation: asked for by name
+    estimate = untuned.estimate("premium large steel cabinet")  # a random tiny model: any number
+    assert 0.5 <= estimate.value <= 999.49
+
 def test_merged_export_matches_base_plus_adapter(trained, tmp_path):
     from peft import PeftModel
     from transformers import AutoModelForCausalLM

@@ -7,6 +7,8 @@ from models.types import Pricer
 from training.baselines import BASELINES, load_baseline
 
 AGENTS = ("specialist", "frontier", "forest", "ensemble")
+# Loadable by name, not in the default run: minutes of digit generation on CPU.
+REFERENCES = ("specialist_untuned",)
 
 
 def model_names() -> list[str]:
@@ -20,4 +22,25 @@ def load_model(name: str, settings: Settings) -> Pricer:
         from agents.pricing import load_pricer
 
         return load_pricer(name, settings)
-    raise ValueError(f"unknown model {name!r}; choose from {', '.join(model_names())}")
+    if name == "specialist_untuned":
+        return untuned_specialist(settings)
+    raise ValueError(f"unknown model {name!r}; choose from {', '.join([*model_names(), *REFERENCES])}")
+
+
+def untuned_specialist(settings: Settings) -> Pricer:
+    """The specialist's base model before fine-tuning, writing the number after "Price is $"
+    (chat template for an instruct base): what fine-tuning is judged against."""
+    from statistics import median
+
+    from agents.specialist import SpecialistAgent
+    from models.specialist import SpecialistModel, load_tokenizer
+    from training.data import load_split
+    from training.finetune import specialist_format
+    from training.finetune_config import FinetuneConfig
+
+    base = settings.models_dir / "base"
+    if not (base / "config.json").is_file():
+        raise ValueError("no base model: run `launch.py train base`")
+    fmt = specialist_format(load_tokenizer(base), FinetuneConfig())
+    fallback = median(item.price for item in load_split(settings.split_dir, "train"))
+    return SpecialistAgent(SpecialistModel.untuned(base, fmt, fallback), fallback)
