@@ -46,15 +46,15 @@ def main() -> None:
 
     cats = sorted({item.category for item in test})
     print(f"\n{len(test)} test items, {len(cats)} categories (split: {settings.split_dir})\n")
-    print(f"| {'model':12} | {'MAE $':>8} | {'RMSLE':>6} | {'hits':>6} | {'coverage':>8} | {'width $':>8} | {'ms/item':>8} |")
-    print(f"|{'-' * 14}|{'-' * 10}|{'-' * 8}|{'-' * 8}|{'-' * 10}|{'-' * 10}|{'-' * 10}|")
+    print(f"| {'model':18} | {'MAE $':>8} | {'RMSLE':>6} | {'hits':>6} | {'coverage':>8} | {'width $':>8} | {'ms/item':>8} |")
+    print(f"|{'-' * 20}|{'-' * 10}|{'-' * 8}|{'-' * 8}|{'-' * 10}|{'-' * 10}|{'-' * 10}|")
     for r in reports:
         cov = f"{r.coverage:.1%}" if r.coverage is not None else "-"
         width = f"{r.mean_width:.0f}" if r.mean_width is not None else "-"
-        print(f"| {r.model:12} | {r.mae:8.2f} | {r.rmsle:6.3f} | {r.hits:6.1%} | {cov:>8} | {width:>8} "
+        print(f"| {r.model:18} | {r.mae:8.2f} | {r.rmsle:6.3f} | {r.hits:6.1%} | {cov:>8} | {width:>8} "
               f"| {r.seconds_per_item * 1000:8.1f} |")
     for name, why in missing.items():
-        print(f"| {name:12} | not built: {why}")
+        print(f"| {name:18} | not built: {why}")
     if args.per_category:
         print("\nMAE by category\n")
         print("| model | " + " | ".join(c[:14] for c in cats) + " |")
