@@ -79,9 +79,9 @@ class PriceHead(nn.Module):
     -> standardized log-price."""
 
     def __init__(self, hidden_size: int, inner_size: int = 0, dropout: float = 0.1,
-                 layer_count: int = 1):
+                 layers: list[int] | None = None):
         super().__init__()
-        width = 2 * hidden_size * layer_count
+        width = 2 * hidden_size * max(1, len(layers or []))  # no layers named: the last one
         layers: list[nn.Module] = [nn.LayerNorm(width), nn.Dropout(dropout)]
         if inner_size:
             layers += [nn.Linear(width, inner_size), nn.GELU(), nn.Dropout(dropout)]
@@ -208,8 +208,7 @@ class SpecialistModel:
         lm = PeftModel.from_pretrained(lm, str(directory / ADAPTER_DIR)).merge_and_unload()
         head = None
         if spec.head is not None:
-            head = PriceHead(spec.head.hidden_size, spec.head.inner_size,
-                             layer_count=max(1, len(spec.head.layers)))
+            head = PriceHead(spec.head.hidden_size, spec.head.inner_size, layers=spec.head.layers)
             head.load_state_dict(load_file(str(directory / HEAD_FILE)))
         return cls(lm, load_tokenizer(base), spec, head, **kwargs)
 

@@ -115,9 +115,8 @@ class Finetune:
         self.fallback = float(np.median([r["target"] for r in train_rows])) if self.stats else 0.0
         self.lm = add_lora(load_lm(base, config, self.device), config.lora)
         hidden = self.lm.config.hidden_size
-        self.head = (PriceHead(hidden, config.head_inner_size,
-                               layer_count=max(1, len(config.head_layers))).to(self.device)
-                     if self.stats else None)
+        self.head = (PriceHead(hidden, config.head_inner_size, layers=config.head_layers)
+                     .to(self.device) if self.stats else None)
         groups = [{"params": [p for p in self.lm.parameters() if p.requires_grad], "lr": config.lr}]
         if self.head is not None:
             groups.append({"params": list(self.head.parameters()), "lr": config.head_lr})

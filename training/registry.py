@@ -34,12 +34,13 @@ def untuned_specialist(settings: Settings) -> Pricer:
 
     from agents.specialist import SpecialistAgent
     from models.specialist import SpecialistModel, load_tokenizer
+    from training.base_model import BASE_DIRNAME, is_hf_checkpoint
     from training.data import load_split
     from training.finetune import specialist_format
     from training.finetune_config import FinetuneConfig
 
-    base = settings.models_dir / "base"
-    if not (base / "config.json").is_file():
+    base = settings.models_dir / BASE_DIRNAME
+    if not is_hf_checkpoint(base):
         raise ValueError("no base model: run `launch.py train base`")
     fmt = specialist_format(load_tokenizer(base), FinetuneConfig())
     fallback = median(item.price for item in load_split(settings.split_dir, "train"))
