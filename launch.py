@@ -318,7 +318,8 @@ def price(
     """Say what a product is worth: each agent's estimate, the ensemble and its interval."""
     from rich.markup import escape
 
-    from agents.pricing import DescriptionError, price_report
+    from agents.pricing import price_report
+    from agents.pricing.text import DescriptionError
 
     text = sys.stdin.read() if description == "-" else description
     try:
@@ -346,7 +347,7 @@ def route(
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Show the tool (or none) and arguments the planner would choose for a message, without running it."""
-    from agents.router import Router
+    from agents.chat.router import Router
     from models.embeddings import Embedder
 
     text = sys.stdin.read() if message == "-" else message

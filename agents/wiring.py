@@ -7,15 +7,16 @@ import logging
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from agents.chat.planner import PlanningAgent
+from agents.chat.router import Router
+from agents.chat.tools import DealTools
 from agents.feeds import FeedFetcher
 from agents.memory import Memory
 from agents.messaging import MessagingAgent, Notifier
 from agents.pages import PageReader
-from agents.planner import PlanningAgent
-from agents.pricing import frontier_trusts_llm, make_embedder, pricers
-from agents.router import Router
+from agents.pricing import make_embedder, pricers
+from agents.pricing.frontier import frontier_trusts_llm
 from agents.scanner import Scanner
-from agents.tools import DealTools
 from agents.workflow import DealPipeline
 from models.config import Settings
 from models.llm import ChatModel

@@ -8,7 +8,7 @@ Each line of the set: {"message": ..., "tool": name or null, "args": {key: expec
 expected value "$message" means the whole message, strings compare case- and space-insensitively.
 
 Provenance of the set, so its figure can be read fairly: none of it repeats the router's examples
-(agents/router_examples.py). Lines 1-100 were written before the router but alongside its rules;
+(agents/chat/examples.py). Lines 1-100 were written before the router but alongside its rules;
 lines 101-218 were written in three later rounds of 44, 36 and 38 messages, each scored once
 before any change was made: first-pass tool accuracy 90.9%, 94.4% and 100% (112/118, 94.9%).
 """
@@ -26,7 +26,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from agents.router import TOOLS, Route, Router  # noqa: E402
+from agents.chat.router import TOOLS, Route, Router  # noqa: E402
 from models.embeddings import Embedder  # noqa: E402
 
 DEFAULT_SET = Path(__file__).with_name("routing_set.jsonl")

@@ -303,7 +303,7 @@ def scan_under_fault(folder: Path, target: str, kind: str, *, transient: bool = 
 def chat_under_fault(kind: str) -> FaultRun:
     """One chat turn of the planning agent on a hosted model (the OpenAI adapter) whose endpoint
     fails with `kind`: the user gets a reply naming the failure, without the key."""
-    from agents.planner import PlanningAgent, Reply
+    from agents.chat.planner import PlanningAgent, Reply
     from models.openai_provider import OpenAIChatModel
 
     class NoTools:
@@ -612,7 +612,7 @@ class RunningApp:
     a hash-embedding router, a scripted model for small talk, the inbox for alerts."""
 
     def __init__(self, data_dir: Path, pricer_seconds: float = 0.05):
-        from agents.router import Router
+        from agents.chat.router import Router
         from agents.wiring import Services
         from models.config import Settings
         from models.llm import FakeChatModel

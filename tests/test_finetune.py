@@ -12,7 +12,7 @@ import torch
 from safetensors.torch import load_file
 from specialist_fixtures import priced_items, tiny_base
 
-from agents.specialist import SpecialistAgent
+from agents.pricing.specialist import SpecialistAgent
 from models.specialist import (
     ADAPTER_DIR,
     HEAD_FILE,

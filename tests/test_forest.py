@@ -8,8 +8,8 @@ import joblib
 import numpy as np
 import pytest
 
-from agents.forest import FOREST_FILE, ForestAgent
-from agents.pricing import DescriptionError
+from agents.pricing.forest import FOREST_FILE, ForestAgent
+from agents.pricing.text import DescriptionError
 from models.embeddings import Embedder
 from models.types import Item
 from training.forest import fit_forest

@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from agents.frontier import FrontierAgent, neighbour_estimate, parse_price_text
-from agents.pricing import DescriptionError, clean_description, frontier_trusts_llm
+from agents.pricing.frontier import FrontierAgent, frontier_trusts_llm, neighbour_estimate, parse_price_text
+from agents.pricing.text import DescriptionError, clean_description
 from models.llm import ChatResponse, FakeChatModel, ToolCall
 from models.types import Neighbour
 

@@ -283,7 +283,7 @@ def test_every_catalogue_line_is_kept_or_counted_as_skipped(lines, raw, gz):
 @fuzz
 @given(st.one_of(any_text, st.text(max_size=300_000).map(lambda s: s * 3)) | json_values)
 def test_clean_description_gives_plain_text_or_says_why(text):
-    from agents.pricing import MAX_DESCRIPTION_CHARS, DescriptionError, clean_description
+    from agents.pricing.text import MAX_DESCRIPTION_CHARS, DescriptionError, clean_description
 
     count("clean_description")
     try:
@@ -352,7 +352,7 @@ def test_the_price_command_prints_a_catalogue_title_with_brackets():
 
 @pytest.fixture(scope="module")
 def router():
-    from agents.router import Router
+    from agents.chat.router import Router
     from tests.faults import HashEmbedder
 
     return Router(HashEmbedder())
@@ -365,7 +365,7 @@ ARGUMENT_TYPES = {"description": str, "url": str, "max_price": float, "limit": i
 @fuzz
 @given(st.one_of(any_text, st.text(max_size=30_000)))
 def test_any_chat_message_routes_to_a_tool_or_to_none(router, message):
-    from agents.router import TOOLS
+    from agents.chat.router import TOOLS
 
     count("Router.route")
     route = router.route(message)
@@ -387,11 +387,11 @@ def test_a_pasted_feed_item_never_sends_an_alert(router, before, inside):
 
 @pytest.fixture(scope="module")
 def tools(tmp_path_factory):
+    from agents.chat.tools import DealTools
     from agents.feeds import FeedFetcher
     from agents.memory import Memory
     from agents.messaging import MessagingAgent
     from agents.scanner import Scanner
-    from agents.tools import DealTools
     from agents.workflow import DealPipeline
     from tests.test_workflow import KeywordPricer
 
@@ -420,7 +420,7 @@ replies = st.lists(st.one_of(any_text, st.lists(tool_call, min_size=1, max_size=
 @fuzz
 @given(any_text, replies)
 def test_the_planner_survives_any_model_output(tools, message, script):
-    from agents.planner import PlanningAgent, Reply, ToolStep
+    from agents.chat.planner import PlanningAgent, Reply, ToolStep
     from models.llm import ChatResponse, FakeChatModel, ToolCall
 
     count("PlanningAgent.run")

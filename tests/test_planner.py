@@ -2,7 +2,7 @@
 
 from types import SimpleNamespace
 
-from agents.planner import PlanningAgent, Reply, ToolResult, ToolStep
+from agents.chat.planner import PlanningAgent, Reply, ToolResult, ToolStep
 from models.llm import ChatResponse, FakeChatModel, Tool, ToolCall
 
 

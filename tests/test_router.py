@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from agents.router import Route, Router, looks_like_product, price_cap, product_description, result_limit
+from agents.chat.router import Route, Router, looks_like_product, price_cap, product_description, result_limit
 from models.embeddings import Embedder
 
 BENCHMARK = Path(__file__).resolve().parents[1] / "benchmarks" / "routing.py"

@@ -16,13 +16,13 @@ from pathlib import Path
 import httpx
 import pytest
 
+from agents.chat.planner import PlanningAgent, Reply, ToolStep
+from agents.chat.tools import DealTools
 from agents.feeds import FeedFetcher
 from agents.memory import Memory
 from agents.messaging import MessagingAgent, Notifier
 from agents.pages import PageReader, is_public
-from agents.planner import PlanningAgent, Reply, ToolStep
 from agents.scanner import Scanner
-from agents.tools import DealTools
 from agents.workflow import DealPipeline
 from models.llm import ChatResponse, FakeChatModel, Message, ProviderError, ToolCall
 from models.openai_provider import OpenAIChatModel
@@ -125,7 +125,7 @@ def test_provider_errors_and_logs_never_show_the_key(caplog, path):
 
 
 def test_the_chat_shows_a_failing_provider_without_its_key(tmp_path):
-    from agents.router import Router
+    from agents.chat.router import Router
     from agents.wiring import Services
     from models.config import Settings
     from tests.faults import HashEmbedder

@@ -9,8 +9,8 @@ import pytest
 import torch
 from specialist_fixtures import priced_items, tiny_base
 
-from agents.pricing import DescriptionError
-from agents.specialist import SpecialistAgent, from_settings
+from agents.pricing.specialist import SpecialistAgent, from_settings
+from agents.pricing.text import DescriptionError
 from models.config import Settings
 from models.specialist import SPEC_FILE, SpecialistError, SpecialistModel, parse_price
 from models.types import Pricer

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from agents.chat.planner import PlanningAgent, ToolStep
+from agents.chat.tools import DealTools
 from agents.feeds import FeedFetcher
 from agents.memory import Memory
 from agents.messaging import MessagingAgent, Notifier
-from agents.planner import PlanningAgent, ToolStep
 from agents.scanner import Scanner
 from agents.schedule import ScanBusy, scan_lock
-from agents.tools import DealTools
 from agents.workflow import DealPipeline, qualify
 from models.llm import ChatResponse, FakeChatModel, ToolCall
 from models.types import Deal, Estimate

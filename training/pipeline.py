@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from agents.ensemble import ENSEMBLE_FILE, EnsembleModel
-from agents.forest import FOREST_FILE
 from agents.pricing import make_embedder, pricers
+from agents.pricing.ensemble import ENSEMBLE_FILE, EnsembleModel
+from agents.pricing.forest import FOREST_FILE
 from models.config import Settings
 from models.embeddings import Embedder
 from training import data

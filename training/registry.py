@@ -32,7 +32,7 @@ def untuned_specialist(settings: Settings) -> Pricer:
     (chat template for an instruct base): what fine-tuning is judged against."""
     from statistics import median
 
-    from agents.specialist import SpecialistAgent
+    from agents.pricing.specialist import SpecialistAgent
     from models.specialist import SpecialistModel, load_tokenizer
     from training.base_model import BASE_DIRNAME, is_hf_checkpoint
     from training.data import load_split

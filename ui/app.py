@@ -14,9 +14,9 @@ from urllib.parse import quote, urlsplit
 
 import gradio as gr
 
-from agents.planner import PlanningAgent, Reply, ToolStep
+from agents.chat.planner import PlanningAgent, Reply, ToolStep
+from agents.chat.tools import describe_estimate
 from agents.schedule import ScanBusy, schedule
-from agents.tools import describe_estimate
 from agents.wiring import Services
 from models.llm import Message
 

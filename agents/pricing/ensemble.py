@@ -16,7 +16,7 @@ from pathlib import Path
 import joblib
 from pydantic import BaseModel
 
-from agents.pricing import DescriptionError, clean_description, clean_descriptions
+from agents.pricing.text import DescriptionError, clean_description, clean_descriptions
 from models.types import Estimate, Pricer
 
 log = logging.getLogger(__name__)

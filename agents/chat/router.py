@@ -3,7 +3,7 @@
 The tiny local LLM cannot choose tools, so this does it without one. Rules take what structure
 makes unambiguous (a pasted feed item, a URL, an explicit command at the start of the message);
 everything else goes to a nearest-example classifier over MiniLM embeddings of a few example
-utterances per tool (agents/router_examples.py), with a similarity floor under which the message
+utterances per tool (agents/chat/examples.py), with a similarity floor under which the message
 is small talk (no tool). Arguments are always extracted by rules.
 
 Pasted text is data: a feed item routes to estimate_price whatever it says, and notify_user (the
@@ -20,7 +20,7 @@ from typing import Any, Protocol
 import numpy as np
 from pydantic import BaseModel, Field
 
-from agents.router_examples import EXAMPLES
+from agents.chat.examples import EXAMPLES
 
 TOOLS = ("estimate_price", "scan_deals", "list_opportunities", "notify_user", "explain_estimate")
 MAX_CHARS = 20_000  # what a chat turn may carry into a tool argument

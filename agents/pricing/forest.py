@@ -13,7 +13,7 @@ from typing import Any
 
 import joblib
 
-from agents.pricing import clean_description, clean_descriptions
+from agents.pricing.text import clean_description, clean_descriptions
 from models.embeddings import Embedder
 from models.types import Estimate
 

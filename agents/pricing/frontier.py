@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel, Field
 
-from agents.pricing import clean_description, clean_descriptions, frontier_trusts_llm
+from agents.pricing.text import clean_description, clean_descriptions
 from models.config import Settings
 from models.embeddings import Embedder
 from models.llm import ChatModel, Message, ProviderError, structured
@@ -31,6 +31,7 @@ DEFAULT_K = 5
 SHARPNESS = 4.0
 PLAUSIBLE_FACTOR = 3.0  # an LLM number beyond [min/3, max*3] of the neighbours' prices is not used
 PROMPT_CHARS = 1500
+HOSTED_PROVIDERS = ("openai", "anthropic")  # capable enough for the frontier to trust their number
 _NUMBER = re.compile(r"\$?\s*([0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(\.[0-9]+)?")
 
 
@@ -55,6 +56,14 @@ def parse_price_text(text: str) -> float | None:
     if not match:
         return None
     return float(match.group(1).replace(",", "") + (match.group(2) or ""))
+
+
+def frontier_trusts_llm(spec: str, mode: str = "auto") -> bool:
+    """Whether the frontier asks its LLM: measured, a <=1.5B local model makes the neighbours'
+    estimate worse, so by default only hosted models are asked."""
+    if mode in ("always", "never"):
+        return mode == "always"
+    return spec.split(":", 1)[0].strip().lower() in HOSTED_PROVIDERS
 
 
 def plausible_range(neighbours: Sequence[Neighbour]) -> tuple[float, float]:

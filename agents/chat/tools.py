@@ -9,9 +9,9 @@ from typing import Any
 
 from pydantic import ValidationError, validate_call
 
+from agents.chat.planner import ToolResult
 from agents.memory import Memory, StoredOpportunity
 from agents.messaging import MessagingAgent
-from agents.planner import ToolResult
 from agents.schedule import ScanBusy
 from agents.workflow import DealPipeline
 from models.llm import Tool

@@ -2,59 +2,22 @@
 
 from __future__ import annotations
 
-import html
 import logging
 import math
-import re
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from agents.pricing.text import clean_description
 from models.config import Settings
 from models.types import Estimate, Pricer
 
 if TYPE_CHECKING:
     from models.embeddings import Embedder
 
-MAX_DESCRIPTION_CHARS = 4000
-_HIDDEN = re.compile(r"<(script|style)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
-_TAG = re.compile(r"<(?:!--.*?--|[/!?]?[A-Za-z][^<>]{0,500})>", re.DOTALL)
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 log = logging.getLogger(__name__)
-HOSTED_PROVIDERS = ("openai", "anthropic")  # capable enough for the frontier to trust their number
-
-
-class DescriptionError(ValueError):
-    """The description cannot be priced; the message says why."""
-
-
-def clean_description(text: str) -> str:
-    """Plain text from what a user or a feed gave: HTML dropped, whitespace folded, length capped."""
-    if not isinstance(text, str):
-        raise DescriptionError("the description must be text")
-    text = text[: MAX_DESCRIPTION_CHARS * 50]  # a 10 MB paste is cut before any regex runs on it
-    if "<" in text:
-        text = _TAG.sub(" ", _HIDDEN.sub(" ", text))
-    text = _CONTROL.sub(" ", html.unescape(text))
-    text = " ".join(text.split())[:MAX_DESCRIPTION_CHARS]
-    if not any(ch.isalnum() for ch in text):
-        raise DescriptionError("the description is empty: say what the product is")
-    return text
-
-
-def clean_descriptions(texts: Sequence[str]) -> list[str]:
-    return [clean_description(t) for t in texts]
 
 
 def log_price(value: float) -> float:
     return math.log(max(value, 0.01))
-
-
-def frontier_trusts_llm(spec: str, mode: str = "auto") -> bool:
-    """Whether the frontier asks its LLM: measured, a <=1.5B local model makes the neighbours'
-    estimate worse, so by default only hosted models are asked."""
-    if mode in ("always", "never"):
-        return mode == "always"
-    return spec.split(":", 1)[0].strip().lower() in HOSTED_PROVIDERS
 
 
 def make_embedder(settings: Settings) -> Embedder:
@@ -66,9 +29,9 @@ def make_embedder(settings: Settings) -> Embedder:
 def load_pricers(settings: Settings, embedder: Embedder | None = None
                  ) -> tuple[dict[str, Pricer], dict[str, str]]:
     """Every pricing agent whose artifacts load, and why each other one is missing."""
-    from agents.ensemble import ENSEMBLE_FILE, EnsembleAgent
-    from agents.forest import FOREST_FILE, ForestAgent
-    from agents.frontier import FrontierAgent
+    from agents.pricing.ensemble import ENSEMBLE_FILE, EnsembleAgent
+    from agents.pricing.forest import FOREST_FILE, ForestAgent
+    from agents.pricing.frontier import FrontierAgent
 
     embedder = embedder or make_embedder(settings)
     found: dict[str, Pricer] = {}
@@ -115,9 +78,9 @@ def pricers(settings: Settings, embedder: Embedder | None = None) -> dict[str, P
 
 
 def _specialist(settings: Settings) -> Pricer | None:
-    """The fine-tuned specialist, when agents/specialist.py is there and its artifacts exist."""
+    """The fine-tuned specialist, when agents/pricing/specialist.py is there and its artifacts exist."""
     try:
-        from agents.specialist import SpecialistAgent
+        from agents.pricing.specialist import SpecialistAgent
     except ImportError:
         return None
     return SpecialistAgent.from_settings(settings)
@@ -135,7 +98,7 @@ def price_report(settings: Settings, description: str) -> dict[str, Estimate]:
     """Every available agent's estimate of one description, the ensemble last (CLI and UI)."""
     import time
 
-    from agents.ensemble import EnsembleAgent
+    from agents.pricing.ensemble import EnsembleAgent
 
     text = clean_description(description)
     found = pricers(settings)

@@ -8,6 +8,7 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Protocol
 
+from agents.pricing.text import clean_descriptions
 from models.config import Settings
 from models.types import Estimate
 
@@ -57,8 +58,6 @@ class SpecialistAgent:
         return self.estimate_batch([description])[0]
 
     def estimate_batch(self, descriptions: list[str]) -> list[Estimate]:
-        from agents.pricing import clean_descriptions
-
         started = time.perf_counter()
         texts = clean_descriptions(descriptions)
         keys = [description_key(t) for t in texts]
@@ -85,5 +84,5 @@ class SpecialistAgent:
 
 
 def from_settings(settings: Settings) -> SpecialistAgent | None:
-    """What agents/pricing.py calls: the trained specialist, or None before training."""
+    """What agents/pricing calls: the trained specialist, or None before training."""
     return SpecialistAgent.from_settings(settings)
