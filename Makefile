@@ -31,12 +31,14 @@ specialist: artifacts
 test: setup
 	@bash scripts/test-deps.sh
 	$(PY) -m ruff check .
+	.venv/bin/lint-imports
 	DEALSCOUT_TEST_CATALOGUE=$(DEALSCOUT_CATALOGUE) \
 	DEALSCOUT_TEST_FEEDS_DIR=$(wildcard $(SHARED)/data/feeds) \
 	$(PY) -m pytest -q
 
 lint: setup
 	$(PY) -m ruff check .
+	.venv/bin/lint-imports
 
 bench: artifacts
 	$(PY) benchmarks/accuracy.py
