@@ -204,7 +204,7 @@ def train_specialist(
     from training.finetune_data import prepare
 
     cfg = settings()
-    out = out or cfg.models_dir / ("specialist" if pairs is None else "finetune")
+    out = out or (cfg.specialist_dir if pairs is None else cfg.models_dir / "finetune")
     if (out / SPEC_FILE).is_file():
         if not force:
             console.print(f"specialist already trained at {out} (use --force to train again)")
@@ -238,10 +238,11 @@ def train_export(
 
     cfg = settings()
     out = out or cfg.models_dir / "specialist-export"
-    base = cfg.models_dir / "base"
+    from models.config import is_hf_checkpoint
+
+    base = cfg.base_model_dir
     try:
-        written = export(cfg.models_dir / "specialist", out,
-                         base if (base / "config.json").is_file() else None, converter)
+        written = export(cfg.specialist_dir, out, base if is_hf_checkpoint(base) else None, converter)
     except ExportError as err:
         fail(str(err))
     for what in ("merged", "gguf", "modelfile"):
@@ -381,6 +382,8 @@ def scan(
     """Scan deal feeds: record new deals, price them, notify about the best opportunities."""
     from agents.schedule import ScanBusy, parse_every, schedule
 
+    if once and every:
+        fail("--once and --every contradict each other: one scan, or a scan every interval")
     cfg = settings()
     feeds = feed or cfg.feeds
     if dry_run:

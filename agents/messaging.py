@@ -25,7 +25,7 @@ from tenacity import RetryError, retry, retry_if_exception_type, stop_after_atte
 
 from agents.memory import Alert, Memory, Notification, StoredOpportunity, deal_key
 from models.llm import ChatModel, Message, ProviderError, structured
-from models.types import Opportunity
+from models.types import Opportunity, money
 
 log = logging.getLogger("dealscout.messaging")
 
@@ -110,25 +110,21 @@ class Notifier:
 
 # --- wording ---------------------------------------------------------------------------------
 
-def _money(value: float) -> str:
-    return f"${value:,.2f}"
-
-
 def facts_line(opportunity: Opportunity) -> str:
     """Price, estimate, interval and discount in one line, always computed, never worded by an LLM."""
     price, estimate = opportunity.deal.price, opportunity.estimate
-    line = f"Price {_money(price)} | worth about {_money(estimate.value)}"
+    line = f"Price {money(price)} | worth about {money(estimate.value)}"
     if estimate.low is not None and estimate.high is not None:
-        line += f" (range {_money(estimate.low)}-{_money(estimate.high)})"
+        line += f" (range {money(estimate.low)}-{money(estimate.high)})"
     if estimate.value > 0:
-        line += f" | {_money(opportunity.discount)} below ({opportunity.discount / estimate.value:.0%})"
+        line += f" | {money(opportunity.discount)} below ({opportunity.discount / estimate.value:.0%})"
     return line
 
 
 def alert_title(opportunity: Opportunity) -> str:
     name = opportunity.deal.title
     name = name if len(name) <= 60 else name[:57].rsplit(" ", 1)[0] + "..."
-    return f"Deal: {name} - {_money(opportunity.deal.price)}"
+    return f"Deal: {name} - {money(opportunity.deal.price)}"
 
 
 class AlertWording(BaseModel):

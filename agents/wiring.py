@@ -15,7 +15,6 @@ from agents.memory import Memory
 from agents.messaging import MessagingAgent, Notifier
 from agents.pages import PageReader
 from agents.pricing import make_embedder, pricers
-from agents.pricing.frontier import frontier_trusts_llm
 from agents.scanner import Scanner
 from agents.workflow import DealPipeline
 from models.config import Settings
@@ -98,5 +97,4 @@ class Services:
 
     def planner(self) -> PlanningAgent:
         """A planning agent for one chat session (cheap: it shares the heavy parts)."""
-        native = frontier_trusts_llm(self.settings.llm_for("planner"))
-        return PlanningAgent(self.llm, self.toolbox(), self.router, native_tools=native)
+        return PlanningAgent(self.llm, self.toolbox(), self.router)

@@ -16,7 +16,7 @@ from agents.memory import Memory, StoredOpportunity
 from agents.messaging import DeliveryReport, MessagingAgent
 from agents.scanner import Scanner, ScanResult
 from agents.schedule import scan_lock
-from models.types import Deal, Estimate, Opportunity, Pricer
+from models.types import Deal, Estimate, Opportunity, Pricer, money
 
 log = logging.getLogger(__name__)
 
@@ -29,9 +29,9 @@ def qualify(deal: Deal, estimate: Estimate, threshold: float) -> Opportunity | N
         return None
     if estimate.low is not None and deal.price >= estimate.low:
         return None
-    why = f"estimated ${estimate.value:,.2f} vs price ${deal.price:,.2f}: ${discount:,.2f} below worth"
+    why = f"estimated {money(estimate.value)} vs price {money(deal.price)}: {money(discount)} below worth"
     if estimate.low is not None:
-        why += f", under the interval's low end ${estimate.low:,.2f}"
+        why += f", under the interval's low end {money(estimate.low)}"
     return Opportunity(deal=deal, estimate=estimate, discount=round(discount, 2), reason=why)
 
 

@@ -26,11 +26,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from agents.chat.router import TOOLS, Route, Router  # noqa: E402
+from agents.chat.examples import SMALL_TALK as NONE  # noqa: E402
+from agents.chat.router import Route, Router  # noqa: E402
+from agents.chat.tools import TOOL_NAMES  # noqa: E402
 from models.embeddings import Embedder  # noqa: E402
 
 DEFAULT_SET = Path(__file__).with_name("routing_set.jsonl")
-NONE = "none"
 
 
 def load_cases(path: Path) -> list[dict[str, Any]]:
@@ -97,7 +98,7 @@ def main() -> None:
     print(f"{report['n']} messages: tool accuracy {report['tool_accuracy']:.1%}, argument accuracy "
           f"{report['argument_accuracy']:.1%} (of {report['argument_cases']}), "
           f"latency p50 {report['p50_ms']:.1f} ms, p95 {report['p95_ms']:.1f} ms")
-    labels = [*TOOLS, NONE]
+    labels = [*TOOL_NAMES, NONE]
     print("\n" + "expected / routed".ljust(20) + "".join(f"{label[:10]:>11}" for label in labels) + "   recall")
     for expected in labels:
         row = report["confusion"].get(expected, {})

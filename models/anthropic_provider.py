@@ -34,6 +34,8 @@ DEFAULT_MAX_TOKENS = 1024
 
 
 class AnthropicChatModel:
+    supports_tools = True
+
     def __init__(
         self,
         model: str,

@@ -21,6 +21,21 @@ DEFAULT_FEEDS = [
 ]
 
 
+# Artifact names under the models directory; Settings joins them, everything else asks Settings
+# (training functions that take a bare folder use these names).
+FOREST_FILE = "forest.joblib"
+ENSEMBLE_FILE = "ensemble.joblib"
+SPECIALIST_DIRNAME = "specialist"
+BASE_DIRNAME = "base"
+EMBEDDING_CACHE_FILE = "embeddings.sqlite"
+
+
+def is_hf_checkpoint(path: Path) -> bool:
+    """Whether a folder holds a Hugging Face model (a base the specialist can load)."""
+    weights = [*path.glob("*.safetensors"), *path.glob("pytorch_model*.bin")]
+    return (path / "config.json").is_file() and bool(weights)
+
+
 def _key(name: str) -> AliasChoices:
     """Accept both DEALSCOUT_X and the provider's conventional variable (e.g. OPENAI_API_KEY)."""
     return AliasChoices(f"DEALSCOUT_{name}", name)
@@ -82,6 +97,26 @@ class Settings(BaseSettings):
     @property
     def models_dir(self) -> Path:
         return self.data_dir / "models"
+
+    @property
+    def forest_file(self) -> Path:
+        return self.models_dir / FOREST_FILE
+
+    @property
+    def ensemble_file(self) -> Path:
+        return self.models_dir / ENSEMBLE_FILE
+
+    @property
+    def specialist_dir(self) -> Path:
+        return self.models_dir / SPECIALIST_DIRNAME
+
+    @property
+    def base_model_dir(self) -> Path:
+        return self.models_dir / BASE_DIRNAME
+
+    @property
+    def embedding_cache(self) -> Path:
+        return self.models_dir / EMBEDDING_CACHE_FILE
 
     @property
     def chroma_dir(self) -> Path:

@@ -151,6 +151,7 @@ class ChatModel(Protocol):
     Failures raise ProviderError."""
 
     name: str  # "provider:model"
+    supports_tools: bool  # picks tools itself well enough to drive the planner natively
 
     def chat(
         self,
@@ -220,8 +221,12 @@ def structured(model: ChatModel, messages: list[Message], schema: type[T], **kwa
 class FakeChatModel:
     """A scripted model for tests: replies in order, and records every request it saw."""
 
-    def __init__(self, replies: list[ChatResponse | str], name: str = "fake:scripted"):
+    supports_tools = False
+
+    def __init__(self, replies: list[ChatResponse | str], name: str = "fake:scripted", *,
+                 supports_tools: bool = False):
         self.name = name
+        self.supports_tools = supports_tools
         self.replies = list(replies)
         self.requests: list[dict[str, Any]] = []
         self.calls = CallLog(name)

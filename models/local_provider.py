@@ -82,6 +82,8 @@ def load_llama(path: Path, n_threads: int = N_THREADS) -> tuple[Any, threading.L
 
 
 class LocalChatModel:
+    supports_tools = False  # a <=1.5B model cannot choose tools: the router does
+
     def __init__(self, path: Path | None = None, *, timeout_s: float = 60.0, n_threads: int = N_THREADS):
         self.path = path or default_model_path()
         self.name = f"local:{self.path.name}"

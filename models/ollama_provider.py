@@ -41,6 +41,8 @@ def is_transient(err: BaseException) -> bool:
 
 
 class OllamaChatModel:
+    supports_tools = False  # the small models people run locally pick tools poorly
+
     def __init__(
         self,
         model: str,

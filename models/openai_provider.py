@@ -35,6 +35,8 @@ NOT_CONFIGURED = (
 
 
 class OpenAIChatModel:
+    supports_tools = True
+
     def __init__(
         self,
         model: str,

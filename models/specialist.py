@@ -20,10 +20,12 @@ import torch
 from pydantic import BaseModel
 from torch import nn
 
+from models.config import is_hf_checkpoint
+from models.types import MAX_PRICE, MIN_PRICE
+
 SPEC_FILE = "specialist.json"
 HEAD_FILE = "head.safetensors"
 ADAPTER_DIR = "adapter"
-MIN_PRICE, MAX_PRICE = 0.5, 999.49  # the catalogue's curated range (training/data.py)
 _NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")
 
 
@@ -200,7 +202,7 @@ class SpecialistModel:
                                   "`launch.py train specialist`")
         spec = SpecialistSpec.model_validate_json(spec_file.read_text(encoding="utf-8"))
         base = Path(base_model or spec.base_model)
-        if not (base / "config.json").is_file():
+        if not is_hf_checkpoint(base):
             raise SpecialistError(f"the specialist's base model {base} is missing: run "
                                   "`launch.py train base`")
         lm = AutoModelForCausalLM.from_pretrained(str(base), dtype=torch.float32)

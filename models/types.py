@@ -8,6 +8,13 @@ from typing import Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field
 
+# The catalogue's curated price range: training keeps items inside it, models clamp to it.
+MIN_PRICE, MAX_PRICE = 0.50, 999.49
+
+
+def money(value: float) -> str:
+    return f"${value:,.2f}"
+
 
 class Item(BaseModel):
     """A catalogue product with a known price."""

@@ -138,7 +138,8 @@ def test_small_talk_calls_no_tool(client, app):
 def test_a_tool_calling_model_sees_the_earlier_turns(tmp_path):
     """With a hosted-style model the planner calls tools natively and gets the chat so far."""
     llm = FakeChatModel([FakeChatModel.tool_call("estimate_price", description="Anker 737 charger"),
-                         "It is worth about $120.", "You asked about the Anker charger."])
+                         "It is worth about $120.", "You asked about the Anker charger."],
+                        supports_tools=True)
     with running_app(tmp_path, ["traps.xml"], llm, llm_planner="openai:gpt-4o-mini") as app:
         client = Client(app.url, verbose=False)
         first = chat(client, "what is an Anker 737 worth?")

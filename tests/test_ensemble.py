@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from agents.pricing.ensemble import ENSEMBLE_FILE, EnsembleAgent, EnsembleModel
+from agents.pricing.ensemble import EnsembleAgent, EnsembleModel
 from agents.pricing.text import DescriptionError
+from models.config import ENSEMBLE_FILE
 from models.types import Estimate, Item
 from training.ensemble import conformal_halfwidth, fit_ensemble, train_ensemble
 

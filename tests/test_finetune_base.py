@@ -6,7 +6,8 @@ import importlib.util
 
 import pytest
 
-from training.base_model import GGUF_SOURCE_FILE, BaseModelError, ensure_base_model, is_hf_checkpoint
+from models.config import is_hf_checkpoint
+from training.base_model import GGUF_SOURCE_FILE, BaseModelError, ensure_base_model
 
 
 def test_bad_sources_say_what_is_wrong(tmp_path):

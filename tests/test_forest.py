@@ -8,8 +8,9 @@ import joblib
 import numpy as np
 import pytest
 
-from agents.pricing.forest import FOREST_FILE, ForestAgent
+from agents.pricing.forest import ForestAgent
 from agents.pricing.text import DescriptionError
+from models.config import FOREST_FILE
 from models.embeddings import Embedder
 from models.types import Item
 from training.forest import fit_forest

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from agents.pricing.frontier import FrontierAgent, frontier_trusts_llm, neighbour_estimate, parse_price_text
+from agents.pricing.frontier import FrontierAgent, frontier_asks_llm, neighbour_estimate, parse_price_text
 from agents.pricing.text import DescriptionError, clean_description
 from models.llm import ChatResponse, FakeChatModel, ToolCall
 from models.types import Neighbour
@@ -93,10 +93,10 @@ def test_failing_llm_falls_back() -> None:
 
 
 def test_trust_follows_the_provider_unless_configured() -> None:
-    assert not frontier_trusts_llm("local")
-    assert not frontier_trusts_llm("ollama:llama3.2")
-    assert frontier_trusts_llm("openai:gpt-4o-mini")
-    assert frontier_trusts_llm("local", "always") and not frontier_trusts_llm("openai:x", "never")
+    assert not frontier_asks_llm("local")
+    assert not frontier_asks_llm("ollama:llama3.2")
+    assert frontier_asks_llm("openai:gpt-4o-mini")
+    assert frontier_asks_llm("local", "always") and not frontier_asks_llm("openai:x", "never")
 
 
 @pytest.mark.parametrize("bad", ["", "   \n\t ", "<p> </p>", "&nbsp;"])

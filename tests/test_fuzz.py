@@ -31,7 +31,8 @@ from hypothesis import strategies as st
 
 from agents.deal_text import clean_html, extract_price, looks_like_roundup, product_description, product_name
 from agents.scanner import MAX_PLAUSIBLE_PRICE, parse_feed
-from training.data import MAX_PRICE, MIN_PRICE, load_catalogue, parse_price, raw_item
+from models.types import MAX_PRICE, MIN_PRICE
+from training.data import load_catalogue, parse_price, raw_item
 
 FEEDS = Path(__file__).parent / "fixtures" / "feeds"
 CASES: Counter[str] = Counter()  # generated cases run, per property
@@ -365,11 +366,11 @@ ARGUMENT_TYPES = {"description": str, "url": str, "max_price": float, "limit": i
 @fuzz
 @given(st.one_of(any_text, st.text(max_size=30_000)))
 def test_any_chat_message_routes_to_a_tool_or_to_none(router, message):
-    from agents.chat.router import TOOLS
+    from agents.chat.tools import TOOL_NAMES
 
     count("Router.route")
     route = router.route(message)
-    assert route.tool in (*TOOLS, None)
+    assert route.tool in (*TOOL_NAMES, None)
     for name, value in route.arguments.items():
         assert isinstance(value, ARGUMENT_TYPES[name]), (name, value)
     if route.tool == "list_opportunities":

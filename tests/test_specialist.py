@@ -9,7 +9,7 @@ import pytest
 import torch
 from specialist_fixtures import priced_items, tiny_base
 
-from agents.pricing.specialist import SpecialistAgent, from_settings
+from agents.pricing.specialist import SpecialistAgent
 from agents.pricing.text import DescriptionError
 from models.config import Settings
 from models.specialist import SPEC_FILE, SpecialistError, SpecialistModel, parse_price
@@ -53,7 +53,7 @@ def test_agent_caches_batches_and_falls_back():
 
 
 def test_no_specialist_until_trained(tmp_path):
-    assert from_settings(Settings(data_dir=tmp_path)) is None
+    assert SpecialistAgent.from_settings(Settings(data_dir=tmp_path)) is None
     with pytest.raises(SpecialistError, match="train specialist"):
         SpecialistModel.load(tmp_path)
 
@@ -74,7 +74,7 @@ def test_specialist_from_settings_loads_the_trained_folder(trained, tmp_path):
     models = tmp_path / "models"
     models.mkdir()
     (models / "specialist").symlink_to(out, target_is_directory=True)
-    agent = from_settings(Settings(data_dir=tmp_path))
+    agent = SpecialistAgent.from_settings(Settings(data_dir=tmp_path))
     assert agent is not None and agent.estimate("premium large steel cabinet").value > 0
 
 

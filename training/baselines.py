@@ -14,7 +14,7 @@ from sklearn.linear_model import LinearRegression, Ridge
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from models.types import Item, ValuePricer
+from models.types import MAX_PRICE, MIN_PRICE, Item, ValuePricer
 
 _WEIGHT = re.compile(
     r"(\d+(?:\.\d+)?)\s*(pounds?|lbs?|ounces?|oz|kilograms?|kg|grams?|g)\b", re.IGNORECASE
@@ -75,7 +75,7 @@ class FeaturesPricer(ValuePricer):
 
     def predict(self, descriptions: list[str]) -> list[float]:
         x = np.array([self.features(text) for text in descriptions])
-        return np.expm1(self.model.predict(x)).clip(0.5, 999.49).tolist()
+        return np.expm1(self.model.predict(x)).clip(MIN_PRICE, MAX_PRICE).tolist()
 
 
 class TfidfRidgePricer(ValuePricer):
@@ -91,7 +91,7 @@ class TfidfRidgePricer(ValuePricer):
         return self
 
     def predict(self, descriptions: list[str]) -> list[float]:
-        return np.expm1(self.model.predict(descriptions)).clip(0.5, 999.49).tolist()
+        return np.expm1(self.model.predict(descriptions)).clip(MIN_PRICE, MAX_PRICE).tolist()
 
 
 BASELINES = {cls.name: cls for cls in (ConstantPricer, FeaturesPricer, TfidfRidgePricer)}

@@ -19,9 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from models.types import Item
+from models.types import MAX_PRICE, MIN_PRICE, Item
 
-MIN_PRICE, MAX_PRICE = 0.50, 999.49
 MIN_TEXT_CHARS = 120
 MAX_TEXT_CHARS = 1000  # ~160 Llama-3 tokens, as in the shared catalogue
 PROMPT_QUESTION = "How much does this cost to the nearest dollar?"

@@ -17,7 +17,8 @@ import numpy as np
 from sklearn.linear_model import Ridge
 from sklearn.model_selection import KFold
 
-from agents.pricing.ensemble import ENSEMBLE_FILE, Blend, EnsembleModel, features
+from agents.pricing.ensemble import Blend, EnsembleModel, features
+from models.config import ENSEMBLE_FILE
 from models.types import Item, Pricer
 
 FOLDS = 5

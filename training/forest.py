@@ -22,7 +22,7 @@ from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegresso
 from sklearn.linear_model import Ridge
 from sklearn.svm import SVR
 
-from agents.pricing.forest import FOREST_FILE
+from models.config import FOREST_FILE
 from models.embeddings import Embedder
 from models.types import Item
 

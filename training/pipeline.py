@@ -10,8 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from agents.pricing import make_embedder, pricers
-from agents.pricing.ensemble import ENSEMBLE_FILE, EnsembleModel
-from agents.pricing.forest import FOREST_FILE
+from agents.pricing.ensemble import EnsembleModel
 from models.config import Settings
 from models.embeddings import Embedder
 from training import data
@@ -89,10 +88,10 @@ def fit_ensemble(settings: Settings, embedder: Embedder | None = None, *, level:
 
 
 def _ensemble_stale(settings: Settings, embedder: Embedder) -> bool:
-    path = settings.models_dir / ENSEMBLE_FILE
+    path = settings.ensemble_file
     if not path.is_file():
         return True
-    forest = settings.models_dir / FOREST_FILE
+    forest = settings.forest_file
     if forest.is_file() and forest.stat().st_mtime > path.stat().st_mtime:
         return True
     found = pricers(settings, embedder)
@@ -111,7 +110,7 @@ def build_all(settings: Settings, *, force: bool = False, progress: bool = True,
         built.append("baselines")
     if build_store(settings, embedder, rebuild=force, progress=progress, log=log):
         built.append("store")
-    if force or not (settings.models_dir / FOREST_FILE).is_file():
+    if force or not settings.forest_file.is_file():
         train_forest(settings, embedder, progress=progress, log=log)
         built.append("forest")
     if force or _ensemble_stale(settings, embedder):

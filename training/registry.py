@@ -33,13 +33,13 @@ def untuned_specialist(settings: Settings) -> Pricer:
     from statistics import median
 
     from agents.pricing.specialist import SpecialistAgent
+    from models.config import is_hf_checkpoint
     from models.specialist import SpecialistModel, load_tokenizer
-    from training.base_model import BASE_DIRNAME, is_hf_checkpoint
     from training.data import load_split
     from training.finetune import specialist_format
     from training.finetune_config import FinetuneConfig
 
-    base = settings.models_dir / BASE_DIRNAME
+    base = settings.base_model_dir
     if not is_hf_checkpoint(base):
         raise ValueError("no base model: run `launch.py train base`")
     fmt = specialist_format(load_tokenizer(base), FinetuneConfig())

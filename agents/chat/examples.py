@@ -3,7 +3,10 @@
 "none" is small talk, help and anything off-topic: the planner answers those in text. Bare
 product descriptions belong to estimate_price: pasting a product means "what is it worth".
 The labelled benchmark set (benchmarks/routing_set.jsonl) must not repeat these.
+The keys are agents.chat.tools.TOOL_NAMES and SMALL_TALK; the Router refuses any other.
 """
+
+SMALL_TALK = "none"
 
 EXAMPLES: dict[str, list[str]] = {
     "estimate_price": [
@@ -103,7 +106,7 @@ EXAMPLES: dict[str, list[str]] = {
         "that price looks wrong to me",
         "why?",
     ],
-    "none": [
+    SMALL_TALK: [
         "hello",
         "hey there",
         "good morning",

@@ -72,10 +72,10 @@ Event = ToolStep | Reply
 
 
 class PlanningAgent:
-    def __init__(self, llm: ChatModel, toolbox: Toolbox, router: Router, *, native_tools: bool,
-                 max_steps: int = 6):
+    def __init__(self, llm: ChatModel, toolbox: Toolbox, router: Router, *,
+                 native_tools: bool | None = None, max_steps: int = 6):
         self.llm, self.toolbox, self.router = llm, toolbox, router
-        self.native_tools = native_tools
+        self.native_tools = llm.supports_tools if native_tools is None else native_tools
         self.max_steps = max_steps
 
     def run(self, message: str, history: list[Message] | None = None) -> Iterator[Event]:

@@ -20,9 +20,9 @@ from typing import Any, Protocol
 import numpy as np
 from pydantic import BaseModel, Field
 
-from agents.chat.examples import EXAMPLES
+from agents.chat.examples import EXAMPLES, SMALL_TALK
+from agents.chat.tools import TOOL_NAMES
 
-TOOLS = ("estimate_price", "scan_deals", "list_opportunities", "notify_user", "explain_estimate")
 MAX_CHARS = 20_000  # what a chat turn may carry into a tool argument
 SEMANTIC_CHARS = 1_000  # the classifier reads the opening; MiniLM stops at 256 tokens anyway
 SIMILARITY_FLOOR = 0.45  # below this nothing is near enough: small talk
@@ -228,6 +228,9 @@ class Router:
                  floor: float = SIMILARITY_FLOOR):
         self.embedder = embedder
         self.examples = examples or EXAMPLES
+        unknown = set(self.examples) - {*TOOL_NAMES, SMALL_TALK}
+        if unknown:
+            raise ValueError(f"examples for tools that do not exist: {', '.join(sorted(unknown))}")
         self.floor = floor
         self._labels: list[str] = [tool for tool, texts in self.examples.items() for _ in texts]
         self._texts: list[str] = [text for texts in self.examples.values() for text in texts]
@@ -278,7 +281,7 @@ class Router:
         score, label = float(similarities[best]), self._labels[best]
         nearest = f"nearest example {self._texts[best]!r} ({label}, similarity {score:.2f})"
         if score >= self.floor:
-            if label == "none":
+            if label == SMALL_TALK:
                 return Route(tool=None, confidence=round(score, 3), reason=f"small talk: {nearest}")
             return self._routed(label, text, score, nearest)
         if looks_like_product(product_description(text)):

@@ -15,13 +15,9 @@ from agents.messaging import MessagingAgent
 from agents.schedule import ScanBusy
 from agents.workflow import DealPipeline
 from models.llm import Tool
-from models.types import Estimate, Pricer
+from models.types import Estimate, Pricer, money
 
 TOOL_NAMES = ("estimate_price", "scan_deals", "list_opportunities", "notify_user", "explain_estimate")
-
-
-def money(value: float) -> str:
-    return f"${value:,.2f}"
 
 
 def describe_estimate(estimate: Estimate, neighbours: int = 3) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 from typing import TYPE_CHECKING, Any
 
 from agents.pricing.text import clean_description
@@ -16,28 +15,25 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def log_price(value: float) -> float:
-    return math.log(max(value, 0.01))
-
-
 def make_embedder(settings: Settings) -> Embedder:
     from models.embeddings import Embedder
 
-    return Embedder(cache_path=settings.models_dir / "embeddings.sqlite")
+    return Embedder(cache_path=settings.embedding_cache)
 
 
 def load_pricers(settings: Settings, embedder: Embedder | None = None
                  ) -> tuple[dict[str, Pricer], dict[str, str]]:
     """Every pricing agent whose artifacts load, and why each other one is missing."""
-    from agents.pricing.ensemble import ENSEMBLE_FILE, EnsembleAgent
-    from agents.pricing.forest import FOREST_FILE, ForestAgent
+    from agents.pricing.ensemble import EnsembleAgent
+    from agents.pricing.forest import ForestAgent
     from agents.pricing.frontier import FrontierAgent
+    from agents.pricing.specialist import SpecialistAgent
 
     embedder = embedder or make_embedder(settings)
     found: dict[str, Pricer] = {}
     missing: dict[str, str] = {}
     try:
-        specialist = _specialist(settings)
+        specialist = SpecialistAgent.from_settings(settings)
         if specialist is not None:
             found["specialist"] = specialist
         else:
@@ -49,14 +45,14 @@ def load_pricers(settings: Settings, embedder: Embedder | None = None
         found["frontier"] = frontier
     else:
         missing["frontier"] = "the vector store is empty or unreachable: run `launch.py train store`"
-    forest_path = settings.models_dir / FOREST_FILE
+    forest_path = settings.forest_file
     try:
         found["forest"] = ForestAgent.load(forest_path, embedder)
     except FileNotFoundError:
         missing["forest"] = "no forest model: run `launch.py train forest`"
     except ValueError as err:
         missing["forest"] = str(err)
-    ensemble_path = settings.models_dir / ENSEMBLE_FILE
+    ensemble_path = settings.ensemble_file
     if not ensemble_path.is_file():
         missing["ensemble"] = "no ensemble: run `launch.py train ensemble`"
     else:
@@ -75,15 +71,6 @@ def pricers(settings: Settings, embedder: Embedder | None = None) -> dict[str, P
     Nothing is built here: missing artifacts just leave their agent out.
     """
     return load_pricers(settings, embedder)[0]
-
-
-def _specialist(settings: Settings) -> Pricer | None:
-    """The fine-tuned specialist, when agents/pricing/specialist.py is there and its artifacts exist."""
-    try:
-        from agents.pricing.specialist import SpecialistAgent
-    except ImportError:
-        return None
-    return SpecialistAgent.from_settings(settings)
 
 
 def load_pricer(name: str, settings: Settings) -> Pricer:

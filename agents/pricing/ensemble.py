@@ -20,7 +20,6 @@ from agents.pricing.text import DescriptionError, clean_description, clean_descr
 from models.types import Estimate, Pricer
 
 log = logging.getLogger(__name__)
-ENSEMBLE_FILE = "ensemble.joblib"
 
 
 def features(values: Sequence[float]) -> list[float]:

@@ -17,8 +17,6 @@ from agents.pricing.text import clean_description, clean_descriptions
 from models.embeddings import Embedder
 from models.types import Estimate
 
-FOREST_FILE = "forest.joblib"
-
 
 class ForestAgent:
     name = "forest"

@@ -58,7 +58,7 @@ def parse_price_text(text: str) -> float | None:
     return float(match.group(1).replace(",", "") + (match.group(2) or ""))
 
 
-def frontier_trusts_llm(spec: str, mode: str = "auto") -> bool:
+def frontier_asks_llm(spec: str, mode: str = "auto") -> bool:
     """Whether the frontier asks its LLM: measured, a <=1.5B local model makes the neighbours'
     estimate worse, so by default only hosted models are asked."""
     if mode in ("always", "never"):
@@ -109,7 +109,7 @@ class FrontierAgent:
             return None
         spec = settings.llm_for("frontier")
         llm = None
-        if frontier_trusts_llm(spec, settings.frontier_llm):
+        if frontier_asks_llm(spec, settings.frontier_llm):
             from models.providers import make_chat_model
 
             llm = make_chat_model(spec, settings)

@@ -9,10 +9,8 @@ from pathlib import Path
 from typing import Protocol
 
 from agents.pricing.text import clean_descriptions
-from models.config import Settings
+from models.config import Settings, is_hf_checkpoint
 from models.types import Estimate
-
-SPECIALIST_DIRNAME = "specialist"
 
 
 class PriceModel(Protocol):
@@ -48,11 +46,11 @@ class SpecialistAgent:
         """The trained specialist under the data directory, or None when there is none yet."""
         from models.specialist import SPEC_FILE
 
-        directory = settings.models_dir / SPECIALIST_DIRNAME
+        directory = settings.specialist_dir
         if not (directory / SPEC_FILE).is_file():
             return None
-        base = settings.models_dir / "base"
-        return cls.load(directory, base if (base / "config.json").is_file() else None)
+        base = settings.base_model_dir
+        return cls.load(directory, base if is_hf_checkpoint(base) else None)
 
     def estimate(self, description: str) -> Estimate:
         return self.estimate_batch([description])[0]
@@ -81,8 +79,3 @@ class SpecialistAgent:
         self._cache.move_to_end(key)
         while len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)
-
-
-def from_settings(settings: Settings) -> SpecialistAgent | None:
-    """What agents/pricing calls: the trained specialist, or None before training."""
-    return SpecialistAgent.from_settings(settings)
