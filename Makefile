@@ -4,6 +4,8 @@ PY := .venv/bin/python
 SHARED ?= $(abspath ../shared)
 # A real user points DEALSCOUT_CATALOGUE at their own catalogue; beside a checkout we use the shared one.
 export DEALSCOUT_CATALOGUE ?= $(wildcard $(SHARED)/data/products.jsonl.gz)
+export DEALSCOUT_REFERENCE ?= $(wildcard $(SHARED)/data/reference_test.jsonl.gz)
+export DEALSCOUT_EXTRA_CATALOGUE ?= $(wildcard $(SHARED)/data/more_products.jsonl.gz)
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False

@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 
 from models.config import Settings
+from models.types import money
 
 app = typer.Typer(help="DealScout: find deals worth your money and say what things are worth.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -103,31 +104,44 @@ def train_baseline() -> None:
 @app.command()
 def evaluate(
     model: Annotated[str, typer.Option(help="A registered model name.")] = "tfidf_ridge",
-    data_file: Annotated[Path | None, typer.Option("--data", help="Catalogue-format file; default the test split.")] = None,
+    data_file: Annotated[Path | None, typer.Option("--data", help="Catalogue-format file; default the reference test split when there is one, else the test split.")] = None,
     limit: Annotated[int | None, typer.Option(help="Only the first N items.")] = None,
     chart: Annotated[Path | None, typer.Option(help="Save a truth-vs-estimate scatter PNG here.")] = None,
+    deals: Annotated[bool, typer.Option("--deals", help="Also offer each item at 50/70/90/100% of its price through the alert rule.")] = False,
+    threshold: Annotated[float | None, typer.Option(help="With --deals: dollars below worth (default: the configured threshold).")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
-    """Score a model: MAE, RMSLE, hit rate (within $40 or 20%), per category."""
-    from training.data import load_catalogue, load_split
-    from training.evaluate import evaluate as run_evaluation
+    """Score a model: MAE (with a 95% bootstrap interval), RMSLE, hit rate (within $40 or 20%), per
+    category; with --deals, how often its alerts fire on real deals and on full-price offers."""
+    import time
+
+    from training.data import load_catalogue, test_items
+    from training.evaluate import deal_detection, predict_all, report
     from training.registry import load_model
 
     cfg = settings()
     try:
-        items = load_catalogue(data_file).items if data_file else load_split(cfg.split_dir, "test")
+        items = load_catalogue(data_file).items if data_file else test_items(cfg.split_dir)
         items = items[:limit] if limit else items
-        report = run_evaluation(load_model(model, cfg), items, name=model, chart=chart,
-                                progress=not json_out)
+        started = time.perf_counter()
+        estimates = predict_all(load_model(model, cfg), [item.text for item in items], not json_out)
+        scores = report(estimates, items, name=model, seconds=time.perf_counter() - started, chart=chart)
+        found = deal_detection(estimates, [i.price for i in items], threshold if threshold is not None
+                               else cfg.threshold) if deals else None
     except ValueError as err:
         fail(str(err))
     if json_out:
-        print(report.model_dump_json())
+        out = scores.model_dump()
+        print(json.dumps({**found.model_dump(), "model": model, "accuracy": out} if found else out))
         return
-    console.print(f"{model}: MAE ${report.mae:,.2f}  RMSLE {report.rmsle:.3f}  hits {report.hits:.1%}"
-                  f"  ({report.n} items)")
-    for cat, s in report.per_category.items():
+    console.print(f"{model}: MAE ${scores.mae:,.2f} (95% ${scores.mae_low:,.2f}-${scores.mae_high:,.2f})"
+                  f"  RMSLE {scores.rmsle:.3f}  hits {scores.hits:.1%}  ({scores.n} items)")
+    for cat, s in scores.per_category.items():
         console.print(f"  {cat:32} n={s.n:4}  MAE ${s.mae:8,.2f}  RMSLE {s.rmsle:.3f}  hits {s.hits:.1%}")
+    if found:
+        console.print(f"alerts at threshold ${found.threshold:,.0f}: flagged at 50% of worth {found.flagged_50:.1%}, "
+                      f"70% {found.flagged_70:.1%}, 90% {found.flagged_90:.1%}, full price {found.flagged_100:.1%}; "
+                      f"precision with 1 real deal in 10 offers {found.precision_1in10:.1%}; thin {found.thin:.1%}")
 
 
 @train_app.command("store")
@@ -152,8 +166,19 @@ def train_forest() -> None:
         fail(str(err))
 
 
+@train_app.command("lexical")
+def train_lexical() -> None:
+    """Fit the lexical index and the TF-IDF ridge on the training split (words, brands, model numbers)."""
+    from training.pipeline import train_lexical as fit
+
+    try:
+        fit(settings(), log=console.print)
+    except ValueError as err:
+        fail(str(err))
+
+
 @train_app.command("ensemble")
-def train_ensemble(level: Annotated[float, typer.Option(help="Interval coverage target.")] = 0.8) -> None:
+def train_ensemble(level: Annotated[float | None, typer.Option(help="Interval coverage target (default: chosen on validation for the alert rule).")] = None) -> None:
     """Fit the ensemble and its price interval on the validation split."""
     from training.pipeline import fit_ensemble
 
@@ -334,6 +359,9 @@ def price(
     for name, e in report.items():
         interval = f"  (${e.low:,.2f} - ${e.high:,.2f})" if e.low is not None else ""
         out.print(f"{name:12} ${e.value:>10,.2f}{interval}  [dim]{escape(e.note)}[/dim]")
+    final = next(reversed(report.values()))
+    if final.thin:
+        out.print(f"unsure, thin evidence: {escape(final.thin)} (an estimate like this never triggers an alert)")
     shown = next((e.evidence for e in report.values() if e.evidence), [])[:evidence]
     if shown:
         out.print("similar items (price, similarity, title):")
@@ -378,6 +406,8 @@ def scan(
     every: Annotated[str | None, typer.Option(
         "--every", help="Run as a daemon, a full scan every interval, e.g. 30m, 2h.")] = None,
     no_notify: Annotated[bool, typer.Option("--no-notify", help="Record and price, send nothing.")] = False,
+    price: Annotated[bool, typer.Option(
+        "--price", help="With --dry-run: also price each deal and say whether it would alert, and why.")] = False,
 ) -> None:
     """Scan deal feeds: record new deals, price them, notify about the best opportunities."""
     from agents.schedule import ScanBusy, parse_every, schedule
@@ -386,8 +416,10 @@ def scan(
         fail("--once and --every contradict each other: one scan, or a scan every interval")
     cfg = settings()
     feeds = feed or cfg.feeds
+    if price and not dry_run:
+        fail("--price goes with --dry-run (a full scan prices every new deal anyway)")
     if dry_run:
-        return scan_dry_run(feeds, json_out)
+        return scan_dry_run(feeds, json_out, cfg if price else None)
     from agents.memory import StoreError
     from agents.wiring import Services
 
@@ -416,7 +448,8 @@ def scan(
         fail("no feed could be read")
 
 
-def scan_dry_run(feeds: list[str], json_out: bool) -> None:
+def scan_dry_run(feeds: list[str], json_out: bool, pricing: Settings | None = None) -> None:
+    """What the feeds hold; with `pricing` settings also each deal's estimate and alert verdict."""
     from rich.markup import escape
 
     from agents.feeds import FeedFetcher
@@ -426,13 +459,30 @@ def scan_dry_run(feeds: list[str], json_out: bool) -> None:
         result = Scanner(fetcher).scan(feeds)
     for outcome in result.feeds:
         console.print(outcome.line(), highlight=False, markup=False)
+    appraisals = []
+    if pricing is not None and result.deals:
+        from agents.wiring import Services
+        from agents.workflow import appraise
+
+        try:
+            pricer = Services(pricing).pricer
+        except ValueError as err:
+            fail(str(err))
+        appraisals = appraise(result.deals, pricer, pricing.threshold)
     if json_out:
-        for line in result.json_lines():
+        for line in [a.json_line() for a in appraisals] or result.json_lines()[:len(result.deals)]:
+            print(line)
+        for line in result.json_lines()[len(result.deals):]:
             print(line)
     else:
         out = Console(highlight=False, soft_wrap=True)
-        for d in result.deals:
-            out.print(f"${d.price:>9,.2f}  {escape(d.title)}  [dim]{escape(d.retailer)}[/dim]")
+        for a in appraisals:
+            worth = f"worth {money(a.estimate.value)}" if a.estimate else "not priced"
+            flag = "[bold green]ALERT[/bold green]" if a.qualifies else "[dim]no alert[/dim]"
+            out.print(f"${a.deal.price:>9,.2f}  {escape(a.deal.title)}  {worth}  {flag}: {escape(a.why)}")
+        if not appraisals:
+            for d in result.deals:
+                out.print(f"${d.price:>9,.2f}  {escape(d.title)}  [dim]{escape(d.retailer)}[/dim]")
         for s in result.skipped:
             out.print(f"[dim]skipped ({escape(s.reason)}): {escape(s.title)}[/dim]")
     console.print(result.summary())

@@ -6,6 +6,7 @@ and nothing is notified twice (see agents/memory.py).
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,18 +22,60 @@ from models.types import Deal, Estimate, Opportunity, Pricer, money
 log = logging.getLogger(__name__)
 
 
-def qualify(deal: Deal, estimate: Estimate, threshold: float) -> Opportunity | None:
-    """A deal is worth telling about when its estimate beats its price by the threshold and,
-    when the estimate has an interval, the price is below the interval's lower bound."""
-    discount = estimate.value - deal.price
-    if discount <= threshold:
-        return None
+def why_not(deal: Deal, estimate: Estimate, threshold: float) -> str:
+    """Why a deal is not worth telling about ("" when it is): its estimate must rest on real
+    evidence, beat the price by the threshold and, with an interval, have the price below its low end."""
+    if estimate.thin:
+        return f"the estimate rests on thin evidence ({estimate.thin})"
+    if estimate.value - deal.price <= threshold:
+        return f"estimated {money(estimate.value)}: not {money(threshold)} above the price {money(deal.price)}"
     if estimate.low is not None and deal.price >= estimate.low:
+        return f"the price {money(deal.price)} is not under the interval's low end {money(estimate.low)}"
+    return ""
+
+
+def qualify(deal: Deal, estimate: Estimate, threshold: float) -> Opportunity | None:
+    """The opportunity when the deal is worth telling about (see why_not), else None."""
+    if why_not(deal, estimate, threshold):
         return None
+    discount = estimate.value - deal.price
     why = f"estimated {money(estimate.value)} vs price {money(deal.price)}: {money(discount)} below worth"
     if estimate.low is not None:
         why += f", under the interval's low end {money(estimate.low)}"
     return Opportunity(deal=deal, estimate=estimate, discount=round(discount, 2), reason=why)
+
+
+class Appraisal(BaseModel):
+    """A deal, what it is worth, and whether it is worth an alert and why (for a dry run)."""
+
+    deal: Deal
+    estimate: Estimate | None
+    qualifies: bool
+    why: str
+
+    def json_line(self) -> str:
+        e = self.estimate
+        return json.dumps({
+            "title": self.deal.title, "url": self.deal.url, "price": self.deal.price,
+            "estimate": e.value if e else None, "low": e.low if e else None, "high": e.high if e else None,
+            "evidence": ("thin" if e.thin else "enough") if e else "none", "thin": e.thin if e else "",
+            "neighbours": [f"{n.title[:80]} ({money(n.price)})" for n in e.evidence[:3]] if e else [],
+            "qualifies": self.qualifies, "why": self.why}, ensure_ascii=False)
+
+
+def appraise(deals: Sequence[Deal], pricer: Pricer, threshold: float) -> list[Appraisal]:
+    """Price each deal and judge it by the alert rule, touching nothing else."""
+    out = []
+    for deal in deals:
+        try:
+            estimate = pricer.estimate(deal.description)
+        except ValueError as err:
+            out.append(Appraisal(deal=deal, estimate=None, qualifies=False, why=f"could not be priced: {err}"))
+            continue
+        found = qualify(deal, estimate, threshold)
+        out.append(Appraisal(deal=deal, estimate=estimate, qualifies=found is not None,
+                             why=found.reason if found else why_not(deal, estimate, threshold)))
+    return out
 
 
 class ScanReport(BaseModel):

@@ -25,6 +25,7 @@ DEFAULT_FEEDS = [
 # (training functions that take a bare folder use these names).
 FOREST_FILE = "forest.joblib"
 ENSEMBLE_FILE = "ensemble.joblib"
+LEXICAL_FILE = "lexical.joblib"
 SPECIALIST_DIRNAME = "specialist"
 BASE_DIRNAME = "base"
 EMBEDDING_CACHE_FILE = "embeddings.sqlite"
@@ -48,6 +49,10 @@ class Settings(BaseSettings):
 
     data_dir: Path = Path("var")
     catalogue: Path | None = None  # a catalogue file to curate when no split exists yet
+    # Items of the distribution deals come from (titles in the catalogue): part held out as the
+    # headline test, part as validation. ../shared/data/reference_test.jsonl.gz via make.
+    reference: Path | None = None
+    extra_catalogue: Path | None = None  # more priced products, training only (../shared more_products)
 
     # LLMs: "provider:model", e.g. "local", "openai:gpt-4o-mini", "anthropic:claude-haiku-4-5",
     # "ollama:llama3.2". Per-agent overrides fall back to `llm`.
@@ -78,6 +83,12 @@ class Settings(BaseSettings):
     notify_best: int = Field(3, ge=1)
     scan_every_minutes: float = Field(30.0, gt=0)
 
+    @field_validator("catalogue", "reference", "extra_catalogue", mode="before")
+    @classmethod
+    def _optional_path(cls, value: object) -> object:
+        """An empty value (make's wildcard found no file) means none, not the current folder."""
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("feeds", "notify_urls", mode="before")
     @classmethod
     def _url_list(cls, value: object) -> object:
@@ -101,6 +112,10 @@ class Settings(BaseSettings):
     @property
     def forest_file(self) -> Path:
         return self.models_dir / FOREST_FILE
+
+    @property
+    def lexical_file(self) -> Path:
+        return self.models_dir / LEXICAL_FILE
 
     @property
     def ensemble_file(self) -> Path:

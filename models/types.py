@@ -8,8 +8,9 @@ from typing import Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field
 
-# The catalogue's curated price range: training keeps items inside it, models clamp to it.
-MIN_PRICE, MAX_PRICE = 0.50, 999.49
+# The curated price range: training keeps items inside it, models clamp to it. Laptops, TVs and
+# e-bikes are common deals, so it reaches past the catalogue's $999 (more_products goes to $6.9k).
+MIN_PRICE, MAX_PRICE = 0.50, 9_999.99
 
 
 def money(value: float) -> str:
@@ -24,6 +25,7 @@ class Item(BaseModel):
     price: float
     text: str
     details: dict[str, str] = Field(default_factory=dict)
+    source: str = "catalogue"  # "extra": more training data, re-weighted to the catalogue's prices
 
 
 class Neighbour(BaseModel):
@@ -33,6 +35,8 @@ class Neighbour(BaseModel):
     category: str
     price: float
     similarity: float
+    weight: float = 1.0  # the item's training weight (price prior): how much it counts in an estimate
+    source: str = ""  # which retrieval found it: "meaning" (embeddings) or "words" (TF-IDF)
 
 
 class Estimate(BaseModel):
@@ -45,6 +49,9 @@ class Estimate(BaseModel):
     evidence: list[Neighbour] = Field(default_factory=list)
     members: dict[str, float] = Field(default_factory=dict)  # the ensemble's inputs
     note: str = ""
+    # Why the evidence is thin ("" when it is not): few similar products known, members that
+    # disagree wildly, a member at its ceiling. Said to the user; such an estimate never alerts.
+    thin: str = ""
     latency_s: float = 0.0
 
 

@@ -29,7 +29,7 @@ def test_bad_lines_are_skipped_with_counts(tmp_path):
         good("Drill D", price="cheap"),
         "{broken json",
         good("Drill E", category="Spaceships"),
-        good("Drill F", price="$1,299.00"),
+        good("Drill F", price="$12,999.00"),
         good("Drill G", price="12.50"),
         good("Drill A"),
         [1, 2, 3],

@@ -25,6 +25,8 @@ MIN_TEXT_CHARS = 120
 MAX_TEXT_CHARS = 1000  # ~160 Llama-3 tokens, as in the shared catalogue
 PROMPT_QUESTION = "How much does this cost to the nearest dollar?"
 SPLITS = ("train", "val", "test")
+REFERENCE_TEST = "reference_test"  # held-out items of the distribution deals come from (optional)
+UNKNOWN_CATEGORY = "unknown"  # allowed in extra training data only
 
 # Amazon Reviews 2023 categories; anything else is skipped as unknown.
 CATEGORIES = frozenset(
@@ -142,12 +144,12 @@ def _keep(report: LoadReport, make: Any, record: dict[str, Any], seen: set[str])
     report.items.append(item)
 
 
-def _catalogue_item(record: dict[str, Any]) -> Item:
+def _catalogue_item(record: dict[str, Any], source: str = "catalogue") -> Item:
     title = str(record.get("title") or "").strip()
     if not title:
         raise ValueError("missing title")
     category = str(record.get("category") or "")
-    if category not in CATEGORIES:
+    if category not in CATEGORIES and not (source == "extra" and category == UNKNOWN_CATEGORY):
         raise ValueError(f"unknown category {category[:30]!r}")
     text = scrub(str(record.get("text") or ""))
     if len(text) < MIN_TEXT_CHARS:
@@ -157,7 +159,7 @@ def _catalogue_item(record: dict[str, Any]) -> Item:
     except (ValueError, json.JSONDecodeError) as err:
         raise ValueError("bad details") from err
     return Item(title=title, category=category, price=parse_price(record.get("price")), text=text,
-                details=details)
+                details=details, source=source)
 
 
 def raw_item(record: dict[str, Any], category: str) -> Item:
@@ -188,8 +190,12 @@ def raw_category(path: Path) -> str:
     return match.group(1)
 
 
-def load_catalogue(path: Path | str, *, raw: bool = False, category: str | None = None) -> LoadReport:
-    """Load and curate a catalogue file. Bad lines are counted in `skipped`, never fatal."""
+def load_catalogue(path: Path | str, *, raw: bool = False, category: str | None = None,
+                   extra: bool = False) -> LoadReport:
+    """Load and curate a catalogue file. Bad lines are counted in `skipped`, never fatal.
+
+    `extra`: more training data (e.g. ../shared/data/more_products), kept apart as
+    `source="extra"` so training can re-weight it; its category may be "unknown"."""
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"cannot read {path}: no such file")
@@ -198,7 +204,7 @@ def load_catalogue(path: Path | str, *, raw: bool = False, category: str | None 
         cat = category or raw_category(path)
         make = lambda r: raw_item(r, cat)  # noqa: E731
     else:
-        make = _catalogue_item
+        make = lambda r: _catalogue_item(r, "extra" if extra else "catalogue")  # noqa: E731
     for record in _records(path, report):
         _keep(report, make, record, seen)
     return report
@@ -230,35 +236,54 @@ class Splits:
     train: list[Item]
     val: list[Item]
     test: list[Item]
+    reference_test: list[Item] = field(default_factory=list)
 
 
 def split_items(items: list[Item], *, seed: int = 42, test_per_category: int = 60,
-                val_per_category: int = 100, max_train_per_category: int | None = None) -> Splits:
+                val_per_category: int = 100, max_train_per_category: int | None = None,
+                reference: set[str] | None = None, extra: list[Item] | None = None,
+                reference_test_share: float = 0.4, reference_val_share: float = 0.2) -> Splits:
     """Category-balanced validation and test sets (what users meet is not Software-heavy);
-    the rest trains, optionally capped per category to rebalance."""
+    the rest trains, optionally capped per category to rebalance.
+
+    With `reference` (titles of items from the distribution deals come from): a seeded
+    `reference_test_share` of those items is held out as `reference_test` (the headline figure),
+    `reference_val_share` is the validation split (the ensemble and the alert rule are fitted on
+    the distribution they serve), the rest trains; the other items give the balanced test and
+    train. `extra` items only ever train."""
     rng = random.Random(seed)
+    titles = {t.lower() for t in reference or ()}
     by_cat: dict[str, list[Item]] = defaultdict(list)
+    ref_items = []
     for item in sorted(items, key=lambda i: (i.category, i.title)):
-        by_cat[item.category].append(item)
+        (ref_items if item.title.lower() in titles else by_cat[item.category]).append(item)
     train, val, test = [], [], []
     for cat in sorted(by_cat):
         group = by_cat[cat]
         rng.shuffle(group)
         # Small categories give at most a quarter each to test and validation.
         n_test = min(test_per_category, len(group) // 4)
-        n_val = min(val_per_category, len(group) // 4)
+        n_val = 0 if titles else min(val_per_category, len(group) // 4)
         test += group[:n_test]
         val += group[n_test:n_test + n_val]
         train += group[n_test + n_val:][:max_train_per_category]
+    rng.shuffle(ref_items)
+    n_test, n_val = round(len(ref_items) * reference_test_share), round(len(ref_items) * reference_val_share)
+    reference_test = ref_items[:n_test]
+    val += ref_items[n_test:n_test + n_val]
+    train += ref_items[n_test + n_val:] + list(extra or [])
     for part in (train, val, test):
         rng.shuffle(part)
-    return Splits(train, val, test)
+    return Splits(train, val, test, reference_test)
 
 
 def save_splits(splits: Splits, directory: Path, manifest: dict[str, Any]) -> None:
     directory.mkdir(parents=True, exist_ok=True)
-    for name in SPLITS:
+    for name in (*SPLITS, REFERENCE_TEST):
         items = getattr(splits, name)
+        if name == REFERENCE_TEST and not items:
+            (directory / f"{name}.jsonl").unlink(missing_ok=True)
+            continue
         tmp = directory / f"{name}.jsonl.tmp"
         tmp.write_text("".join(item.model_dump_json() + "\n" for item in items), encoding="utf-8")
         tmp.replace(directory / f"{name}.jsonl")
@@ -268,6 +293,13 @@ def save_splits(splits: Splits, directory: Path, manifest: dict[str, Any]) -> No
 
 def split_exists(directory: Path) -> bool:
     return all((directory / f"{name}.jsonl").is_file() for name in SPLITS)
+
+
+def test_items(directory: Path) -> list[Item]:
+    """The headline test: the held-out reference items when the split has them, else the test split."""
+    if (directory / f"{REFERENCE_TEST}.jsonl").is_file():
+        return load_split(directory, REFERENCE_TEST)
+    return load_split(directory, "test")
 
 
 def load_split(directory: Path, name: str) -> list[Item]:

@@ -1,8 +1,13 @@
 """Fit the ensemble on validation-split predictions (rows no member trained on).
 
 One linear blend per non-empty subset of members, so the ensemble answers with whatever members
-are up. Each blend's interval half-width is the split-conformal quantile of its out-of-fold
-absolute log-price residuals, so the fitted rows never judge their own fit.
+are up. Each blend's interval half-width is a quantile of its out-of-fold absolute log-price
+residuals (cross-conformal, see agents/pricing/ensemble.py for what that does and does not
+promise). What counts as thin evidence is read off validation too: the 2% of validation products
+with the furthest closest neighbour on each retrieval side, and the 2% on which a blend's members
+disagree most. The interval level is chosen on validation for the alert rule: the level whose
+rule flags the most half-price offers while keeping the precision in a 1-in-10 stream best
+(training/evaluate.py deal_detection, the real agents.workflow.qualify).
 """
 
 from __future__ import annotations
@@ -17,21 +22,26 @@ import numpy as np
 from sklearn.linear_model import Ridge
 from sklearn.model_selection import KFold
 
-from agents.pricing.ensemble import Blend, EnsembleModel, features
+from agents.pricing.ensemble import Blend, EnsembleModel, best_similarity, features
 from models.config import ENSEMBLE_FILE
-from models.types import Item, Pricer
+from models.types import Estimate, Item, Pricer
+from training.evaluate import deal_detection
 
 FOLDS = 5
 ALPHA = 1e-3  # a touch of ridge: with one member, its value, min and max are the same column
+THIN_SHARE = 0.02  # validation products counted as far from everything / disagreed on, per side
+LEVELS = (0.5, 0.6, 0.7, 0.8, 0.9)  # interval levels the alert rule chooses from
+USEFUL_RECALL = 0.4  # the chosen level flags at least this share of half-price offers when any does
+ALERT_THRESHOLD = 50.0  # the default threshold the level is chosen for (Settings.threshold)
 
 
-def member_predictions(members: Mapping[str, Pricer], items: Sequence[Item],
-                       log: Callable[[str], None] = print) -> dict[str, np.ndarray]:
+def member_estimates(members: Mapping[str, Pricer], items: Sequence[Item],
+                     log: Callable[[str], None] = print) -> dict[str, list[Estimate]]:
     texts = [item.text for item in items]
     out = {}
     for name, member in members.items():
         log(f"  predicting the validation split with {name} ({len(texts)} items)")
-        out[name] = np.array([e.value for e in member.estimate_batch(texts)], dtype=float)
+        out[name] = member.estimate_batch(texts)
     return out
 
 
@@ -43,23 +53,38 @@ def conformal_halfwidth(abs_residuals: np.ndarray, level: float) -> float:
 
 
 def fit_blend(names: Sequence[str], values: Mapping[str, np.ndarray], prices: np.ndarray,
-              level: float, seed: int = 42) -> Blend:
+              level: float, seed: int = 42) -> tuple[Blend, np.ndarray]:
+    """The blend of these members and its out-of-fold log-price predictions."""
     x = np.array([features([values[m][i] for m in names]) for i in range(len(prices))])
     y = np.log(prices)
     oof = np.zeros_like(y)
     for fit_rows, held_rows in KFold(FOLDS, shuffle=True, random_state=seed).split(x):
         oof[held_rows] = Ridge(alpha=ALPHA).fit(x[fit_rows], y[fit_rows]).predict(x[held_rows])
     final = Ridge(alpha=ALPHA).fit(x, y)
-    return Blend(members=tuple(names), coef=[float(c) for c in final.coef_],
-                 intercept=float(final.intercept_),
-                 halfwidth=conformal_halfwidth(np.abs(y - oof), level),
-                 val_mae=float(np.mean(np.abs(np.exp(oof) - prices))))
+    spreads = x[:, -1] - x[:, -2]  # max - min of the members' log-prices
+    blend = Blend(members=tuple(names), coef=[float(c) for c in final.coef_],
+                  intercept=float(final.intercept_),
+                  halfwidth=conformal_halfwidth(np.abs(y - oof), level),
+                  val_mae=float(np.mean(np.abs(np.exp(oof) - prices))),
+                  max_spread=float(np.quantile(spreads, 1 - THIN_SHARE)) if len(names) > 1 else None)
+    return blend, oof
+
+
+def similarity_cuts(evidence: Sequence[Sequence]) -> dict[str, float]:
+    """Per retrieval side, the best-neighbour similarity that only THIN_SHARE of validation is below."""
+    best = [best_similarity(found) for found in evidence]
+    sides = sorted({side for b in best for side in b})
+    return {side: float(np.quantile([b[side] for b in best if side in b], THIN_SHARE)) for side in sides}
 
 
 def fit_ensemble(values: Mapping[str, np.ndarray], prices: Sequence[float], *,
-                 level: float = 0.8) -> EnsembleModel:
-    """Blends for every subset of the members in `values` (each an array aligned with `prices`)."""
-    if not 0 < level < 1:
+                 level: float | None = 0.8, estimates: Mapping[str, list[Estimate]] | None = None,
+                 threshold: float = ALERT_THRESHOLD) -> EnsembleModel:
+    """Blends for every subset of the members in `values` (each an array aligned with `prices`).
+
+    With the members' `estimates` their evidence sets what counts as far; `level=None` chooses the
+    interval level for the alert rule (module docstring)."""
+    if level is not None and not 0 < level < 1:
         raise ValueError(f"interval level must be between 0 and 1, not {level}")
     prices_arr = np.asarray(prices, dtype=float)
     if len(prices_arr) < 4 * FOLDS:
@@ -67,16 +92,46 @@ def fit_ensemble(values: Mapping[str, np.ndarray], prices: Sequence[float], *,
     names = sorted(values)
     if not names:
         raise ValueError("no members to blend: build the vector store or fit the forest first")
-    blends = [fit_blend(subset, values, prices_arr, level)
-              for size in range(1, len(names) + 1)
-              for subset in itertools.combinations(names, size)]
-    return EnsembleModel(level=level, blends=blends)
+    subsets = [s for size in range(1, len(names) + 1) for s in itertools.combinations(names, size)]
+    fitted = [fit_blend(subset, values, prices_arr, level or 0.8) for subset in subsets]
+    evidence = ([[n for e in estimates.values() for n in e[i].evidence] for i in range(len(prices_arr))]
+                if estimates else [])
+    model = EnsembleModel(level=level or 0.8, blends=[b for b, _ in fitted],
+                          min_similarity=similarity_cuts(evidence) if evidence else {})
+    if level is None:
+        full, oof = fitted[-1]
+        answers = [{m: Estimate(agent=m, value=float(values[m][i]), evidence=evidence[i] if evidence else [],
+                                thin=estimates[m][i].thin if estimates else "")
+                    for m in full.members} for i in range(len(prices_arr))]
+        thin = [model.thin_reason(full, a) for a in answers]
+        model.level = choose_level(oof, prices_arr, thin, threshold)
+        model.blends = [fit_blend(subset, values, prices_arr, model.level)[0] for subset in subsets]
+    return model
+
+
+def choose_level(oof: np.ndarray, prices: np.ndarray, thin: list[str], threshold: float) -> float:
+    """The LEVELS entry whose intervals give the alert rule the best precision among those that
+    flag at least USEFUL_RECALL of half-price offers (the most flagged when none does)."""
+    residuals = np.abs(np.log(prices) - oof)
+    scored = []
+    for level in LEVELS:
+        h = conformal_halfwidth(residuals, level)
+        estimates = [Estimate(agent="ensemble", value=math.exp(c), low=math.exp(c - h * (2 if t else 1)),
+                              high=math.exp(c + h * (2 if t else 1)), thin=t)
+                     for c, t in zip(oof, thin, strict=True)]
+        scored.append((level, deal_detection(estimates, list(prices), threshold)))
+    useful = [(lv, d) for lv, d in scored if d.flagged_50 >= USEFUL_RECALL]
+    if useful:
+        return max(useful, key=lambda ld: (ld[1].precision_1in10, ld[1].flagged_50))[0]
+    return max(scored, key=lambda ld: ld[1].flagged_50)[0]
 
 
 def train_ensemble(members: Mapping[str, Pricer], val: Sequence[Item], models_dir: Path, *,
-                   level: float = 0.8, log: Callable[[str], None] = print) -> EnsembleModel:
+                   level: float | None = None, log: Callable[[str], None] = print) -> EnsembleModel:
     members = {name: m for name, m in members.items() if name != "ensemble"}
-    model = fit_ensemble(member_predictions(members, val, log), [i.price for i in val], level=level)
+    estimates = member_estimates(members, val, log)
+    values = {name: np.array([e.value for e in found], dtype=float) for name, found in estimates.items()}
+    model = fit_ensemble(values, [i.price for i in val], level=level, estimates=estimates)
     models_dir.mkdir(parents=True, exist_ok=True)
     path = models_dir / ENSEMBLE_FILE
     tmp = path.with_suffix(".tmp")
@@ -84,5 +139,8 @@ def train_ensemble(members: Mapping[str, Pricer], val: Sequence[Item], models_di
     tmp.replace(path)
     for blend in model.blends:
         log(f"  blend {'+'.join(blend.members):32} validation MAE ${blend.val_mae:8.2f} (out of fold)"
-            f"  {level:.0%} interval x/÷ {math.exp(blend.halfwidth):.2f}")
+            f"  {model.level:.0%} interval x/÷ {math.exp(blend.halfwidth):.2f}")
+    if model.min_similarity:
+        log("  thin evidence below closest-product similarity "
+            + ", ".join(f"{side} {cut:.2f}" for side, cut in model.min_similarity.items()))
     return model

@@ -1,7 +1,8 @@
 """Build every artifact the pricing agents load, each only when missing or stale.
 
-Order: the split (from Settings.catalogue), the baselines, the vector store (training split),
-the forest (training split), the ensemble (validation split). `build_all` is what
+Order: the split (from Settings.catalogue, .reference and .extra_catalogue), the baselines, the
+vector store and the forest (the training split's catalogue items), the lexical index (the whole
+training split), the ensemble (validation split). `build_all` is what
 `launch.py train all` and `make run` call; each step can also run alone.
 """
 
@@ -9,20 +10,25 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
+
 from agents.pricing import make_embedder, pricers
 from agents.pricing.ensemble import EnsembleModel
 from models.config import Settings
 from models.embeddings import Embedder
+from models.types import Item
 from training import data
 from training.ensemble import train_ensemble
 from training.forest import ForestReport, fit_forest
+from training.lexical import fit_lexical
+from training.weights import price_prior_weights
 from vectorstore.store import VectorStore
 
 Log = Callable[[str], None]
 
 
 def ensure_split(settings: Settings, log: Log = print) -> bool:
-    """Make the seeded train/val/test split from the configured catalogue if none exists."""
+    """Make the seeded split from the configured catalogue (and reference and extra data) if none exists."""
     if data.split_exists(settings.split_dir):
         return False
     if settings.catalogue is None:
@@ -32,10 +38,20 @@ def ensure_split(settings: Settings, log: Log = print) -> bool:
     log(f"catalogue: {report.summary()}")
     if not report.items:
         raise ValueError(f"no usable items in {settings.catalogue}")
-    splits = data.split_items(report.items)
-    data.save_splits(splits, settings.split_dir, {"source": str(settings.catalogue), "seed": 42,
-                                                  "skipped": dict(report.skipped)})
-    log(f"split: train {len(splits.train)}, val {len(splits.val)}, test {len(splits.test)}")
+    reference = extra = None
+    if settings.reference is not None:
+        reference = {item.title for item in data.load_catalogue(settings.reference).items}
+        log(f"reference: {len(reference)} items of the distribution deals come from")
+    if settings.extra_catalogue is not None:
+        more = data.load_catalogue(settings.extra_catalogue, extra=True)
+        log(f"extra training data: {more.summary()}")
+        extra = more.items
+    splits = data.split_items(report.items, reference=reference, extra=extra)
+    data.save_splits(splits, settings.split_dir, {
+        "source": str(settings.catalogue), "seed": 42, "skipped": dict(report.skipped),
+        "reference": str(settings.reference or ""), "extra": str(settings.extra_catalogue or "")})
+    log(f"split: train {len(splits.train)}, val {len(splits.val)}, test {len(splits.test)}, "
+        f"reference test {len(splits.reference_test)}")
     return True
 
 
@@ -53,13 +69,27 @@ def open_store(settings: Settings, embedder: Embedder) -> VectorStore:
     return VectorStore.open(embedder, chroma_dir=settings.chroma_dir, chroma_url=settings.chroma_url)
 
 
+def dense_items(train: list[Item]) -> list[Item]:
+    """The training items the embedding members (store, forest) read: the catalogue's, not the
+    extra data. Embedding ~32k extra texts would take `make run` past 15 minutes on 2 cores; the
+    extra data reaches the ensemble through the lexical index and the TF-IDF ridge."""
+    return [item for item in train if item.source != "extra"]
+
+
+def prior_weights(settings: Settings, items: list[Item]) -> np.ndarray:
+    """training/weights.py's price prior of these training items towards the validation split."""
+    return price_prior_weights([i.price for i in items],
+                               [i.price for i in data.load_split(settings.split_dir, "val")])
+
+
 def build_store(settings: Settings, embedder: Embedder | None = None, *, rebuild: bool = False,
                 progress: bool = True, log: Log = print) -> int:
     """Add the training split to the store (skipping what is there); returns the number added."""
     store = open_store(settings, embedder or make_embedder(settings))
     if rebuild:
         store.reset()
-    added = store.build(data.load_split(settings.split_dir, "train"), progress=progress)
+    items = dense_items(data.load_split(settings.split_dir, "train"))
+    added = store.build(items, weights=prior_weights(settings, items), progress=progress)
     log(f"vector store: {added} added, {store.count()} items"
         f" ({settings.chroma_url or settings.chroma_dir})")
     return added
@@ -68,14 +98,19 @@ def build_store(settings: Settings, embedder: Embedder | None = None, *, rebuild
 def train_forest(settings: Settings, embedder: Embedder | None = None, *, progress: bool = True,
                  log: Log = print) -> ForestReport:
     log("forest: comparing regressors on a held-out slice of the training split")
-    report = fit_forest(data.load_split(settings.split_dir, "train"),
-                        embedder or make_embedder(settings), settings.models_dir,
-                        progress=progress, log=log)
+    items = dense_items(data.load_split(settings.split_dir, "train"))
+    report = fit_forest(items, embedder or make_embedder(settings), settings.models_dir,
+                        weights=prior_weights(settings, items), progress=progress, log=log)
     log(f"forest: kept {report.chosen}, saved {report.path}")
     return report
 
 
-def fit_ensemble(settings: Settings, embedder: Embedder | None = None, *, level: float = 0.8,
+def train_lexical(settings: Settings, log: Log = print) -> None:
+    fit_lexical(data.load_split(settings.split_dir, "train"), data.load_split(settings.split_dir, "val"),
+                settings.models_dir, log=log)
+
+
+def fit_ensemble(settings: Settings, embedder: Embedder | None = None, *, level: float | None = None,
                  log: Log = print) -> EnsembleModel:
     members = pricers(settings, embedder or make_embedder(settings))
     members.pop("ensemble", None)
@@ -91,9 +126,9 @@ def _ensemble_stale(settings: Settings, embedder: Embedder) -> bool:
     path = settings.ensemble_file
     if not path.is_file():
         return True
-    forest = settings.forest_file
-    if forest.is_file() and forest.stat().st_mtime > path.stat().st_mtime:
-        return True
+    for member in (settings.forest_file, settings.lexical_file):
+        if member.is_file() and member.stat().st_mtime > path.stat().st_mtime:
+            return True
     found = pricers(settings, embedder)
     fitted_on = found["ensemble"].model.members if "ensemble" in found else set()
     return fitted_on != set(found) - {"ensemble"}
@@ -113,6 +148,9 @@ def build_all(settings: Settings, *, force: bool = False, progress: bool = True,
     if force or not settings.forest_file.is_file():
         train_forest(settings, embedder, progress=progress, log=log)
         built.append("forest")
+    if force or not settings.lexical_file.is_file():
+        train_lexical(settings, log=log)
+        built.append("lexical")
     if force or _ensemble_stale(settings, embedder):
         fit_ensemble(settings, embedder, log=log)
         built.append("ensemble")

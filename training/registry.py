@@ -6,7 +6,7 @@ from models.config import Settings
 from models.types import Pricer
 from training.baselines import BASELINES, load_baseline
 
-AGENTS = ("specialist", "frontier", "forest", "ensemble")
+AGENTS = ("specialist", "tfidf", "frontier", "forest", "ensemble")
 # Loadable by name, not in the default run: minutes of digit generation on CPU.
 REFERENCES = ("specialist_untuned",)
 

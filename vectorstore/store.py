@@ -80,13 +80,16 @@ class VectorStore:
             found.update(self.collection.get(ids=list(ids[start:start + step]), include=[])["ids"])
         return found
 
-    def build(self, items: Sequence[Item], *, batch_size: int = BUILD_BATCH, progress: bool = True,
+    def build(self, items: Sequence[Item], *, weights: Sequence[float] | None = None,
+              batch_size: int = BUILD_BATCH, progress: bool = True,
               on_batch: Callable[[int], None] | None = None) -> int:
         """Add the items not yet in the store; returns how many were added.
 
-        Safe to rerun after a kill: ids are stable and present ones are skipped.
+        `weights`: each item's training weight (stored; a neighbour counts with it). Safe to rerun
+        after a kill: ids are stable and present ones are skipped.
         """
         batch_size = max(1, min(batch_size, self.client.get_max_batch_size()))
+        weight_of = {item_id(item): float(w) for item, w in zip(items, weights, strict=True)} if weights is not None else {}
         unique = {item_id(item): item for item in items}
         have = self.present(list(unique))
         todo = [(i, item) for i, item in unique.items() if i not in have]
@@ -103,8 +106,8 @@ class VectorStore:
                 ids=[i for i, _ in batch],
                 embeddings=vectors,
                 documents=[item.text for _, item in batch],
-                metadatas=[{"price": item.price, "category": item.category, "title": item.title}
-                           for _, item in batch],
+                metadatas=[{"price": item.price, "category": item.category, "title": item.title,
+                            "weight": weight_of.get(i, 1.0)} for i, item in batch],
             )
             added += len(batch)
             if bar:
@@ -129,7 +132,8 @@ class VectorStore:
                                            n_results=min(k, n), include=["metadatas", "distances"])
             found += [
                 [Neighbour(title=str(meta["title"]), category=str(meta["category"]),
-                           price=float(meta["price"]), similarity=round(1.0 - float(dist), 6))
+                           price=float(meta["price"]), similarity=round(1.0 - float(dist), 6),
+                           weight=float(meta.get("weight", 1.0)), source="meaning")
                  for meta, dist in zip(metas, dists, strict=True)]
                 for metas, dists in zip(result["metadatas"], result["distances"], strict=True)
             ]

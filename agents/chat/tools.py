@@ -21,9 +21,14 @@ TOOL_NAMES = ("estimate_price", "scan_deals", "list_opportunities", "notify_user
 
 
 def describe_estimate(estimate: Estimate, neighbours: int = 3) -> str:
-    text = f"**Worth about {money(estimate.value)}**"
+    if estimate.thin:
+        text = f"**Unsure: a rough guess of {money(estimate.value)}**"
+    else:
+        text = f"**Worth about {money(estimate.value)}**"
     if estimate.low is not None and estimate.high is not None:
         text += f" (likely {money(estimate.low)}–{money(estimate.high)})"
+    if estimate.thin:
+        text += f"\nThin evidence: {estimate.thin}. An estimate like this never triggers an alert."
     if estimate.members:
         text += "\nAgents: " + ", ".join(f"{n} {money(v)}" for n, v in estimate.members.items())
     if estimate.evidence:

@@ -27,6 +27,7 @@ def load_pricers(settings: Settings, embedder: Embedder | None = None
     from agents.pricing.ensemble import EnsembleAgent
     from agents.pricing.forest import ForestAgent
     from agents.pricing.frontier import FrontierAgent
+    from agents.pricing.lexical import LexicalIndex, TfidfAgent
     from agents.pricing.specialist import SpecialistAgent
 
     embedder = embedder or make_embedder(settings)
@@ -40,7 +41,13 @@ def load_pricers(settings: Settings, embedder: Embedder | None = None
             missing["specialist"] = "no fine-tuned specialist yet"
     except Exception as err:  # a broken adapter must not take the other agents down
         missing["specialist"] = f"cannot load: {err}"
-    frontier = FrontierAgent.from_settings(settings, embedder)
+    lexical = None
+    try:
+        lexical = LexicalIndex.load(settings.lexical_file)
+        found["tfidf"] = TfidfAgent(lexical)
+    except (FileNotFoundError, ValueError) as err:
+        missing["tfidf"] = str(err)
+    frontier = FrontierAgent.from_settings(settings, embedder, lexical)
     if frontier is not None:
         found["frontier"] = frontier
     else:

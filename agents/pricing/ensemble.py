@@ -1,8 +1,20 @@
 """Ensemble agent: a linear blend of whichever pricing agents answer, with a price interval.
 
 training/ensemble.py fits one blend per subset of members on validation-split predictions, so
-the ensemble still answers when a member is missing or fails. The interval is split-conformal on
-log-price residuals: "worth $180-$240" holds for about `level` of products like the validation ones.
+the ensemble still answers when a member is missing or fails.
+
+The interval is cross-conformal: its half-width is the `level` quantile of the blend's
+out-of-fold absolute log-price residuals on validation (each fold's residuals come from a blend
+fitted without that fold). That is CV+ in spirit: about `level` coverage for products like the
+validation ones, with a worst-case guarantee of 2*level-1 only; coverage on the held-out
+reference test is what benchmarks/accuracy.py reports. The level itself is chosen on validation
+for the alert rule (training/ensemble.py).
+
+An estimate whose evidence is thin says why in `Estimate.thin` and gets a wider interval, twice
+the half-width, a rule rather than a calibrated figure: its closest known products are further
+than almost all validation products' (`min_similarity`, per retrieval side), its members
+disagree more than on almost all validation products (`max_spread`), or a member says its own
+evidence is thin (e.g. at its ceiling).
 """
 
 from __future__ import annotations
@@ -17,9 +29,17 @@ import joblib
 from pydantic import BaseModel
 
 from agents.pricing.text import DescriptionError, clean_description, clean_descriptions
-from models.types import Estimate, Pricer
+from models.types import Estimate, Neighbour, Pricer
 
 log = logging.getLogger(__name__)
+
+
+def best_similarity(neighbours: Sequence[Neighbour]) -> dict[str, float]:
+    """The closest neighbour's similarity on each retrieval side."""
+    best: dict[str, float] = {}
+    for n in neighbours:
+        best[n.source] = max(best.get(n.source, -1.0), n.similarity)
+    return best
 
 
 def features(values: Sequence[float]) -> list[float]:
@@ -36,6 +56,11 @@ class Blend(BaseModel):
     intercept: float
     halfwidth: float  # in log-price: the interval is value * exp(+-halfwidth)
     val_mae: float = 0.0
+    max_spread: float | None = None  # members' log-price spread beyond which they disagree wildly
+
+    def spread(self, values: dict[str, float]) -> float:
+        logs = [math.log(max(values[m], 0.01)) for m in self.members]
+        return max(logs) - min(logs)
 
     def predict_log(self, values: dict[str, float]) -> float:
         x = features([values[m] for m in self.members])
@@ -45,6 +70,23 @@ class Blend(BaseModel):
 class EnsembleModel(BaseModel):
     level: float  # the interval's target coverage, e.g. 0.8
     blends: list[Blend]
+    # Per retrieval side ("meaning", "words"): a best neighbour similarity below this is far.
+    min_similarity: dict[str, float] = {}
+
+    def thin_reason(self, blend: Blend, answers: dict[str, Estimate]) -> str:
+        """Why an estimate from these answers rests on thin evidence ("" when it does not)."""
+        reasons = [f"{name}: {answers[name].thin}" for name in blend.members if answers[name].thin]
+        best = best_similarity([n for e in answers.values() for n in e.evidence])
+        if self.min_similarity and not best:
+            reasons.append("no similar products to compare with")
+        far = [f"{side} {best[side]:.2f}" for side, cut in sorted(self.min_similarity.items())
+               if side in best and best[side] < cut]
+        if far:
+            reasons.append(f"few similar products known (closest by {', '.join(far)})")
+        values = {m: answers[m].value for m in blend.members}
+        if blend.max_spread is not None and blend.spread(values) > blend.max_spread:
+            reasons.append(f"the agents disagree (${min(values.values()):,.0f} to ${max(values.values()):,.0f})")
+        return "; ".join(reasons)
 
     def blend_for(self, available: set[str]) -> Blend | None:
         """The fitted blend using the most of the available members (ties: best on validation)."""
@@ -81,14 +123,15 @@ class EnsembleAgent:
             raise ValueError("no ensemble member could price this: " + "; ".join(failures))
         centre = blend.predict_log({m: answers[m].value for m in blend.members})
         evidence = next((e.evidence for e in answers.values() if e.evidence), [])
+        thin = self.model.thin_reason(blend, answers)
+        halfwidth = blend.halfwidth * (2 if thin else 1)
         note = f"blend of {', '.join(blend.members)}; {self.model.level:.0%} interval"
         if failures:
             note += "; left out: " + "; ".join(failures)
         return Estimate(
             agent=self.name, value=round(math.exp(centre), 2),
-            low=round(math.exp(centre - blend.halfwidth), 2),
-            high=round(math.exp(centre + blend.halfwidth), 2),
-            evidence=evidence, members={m: e.value for m, e in answers.items()}, note=note,
+            low=round(math.exp(centre - halfwidth), 2), high=round(math.exp(centre + halfwidth), 2),
+            evidence=evidence, members={m: e.value for m, e in answers.items()}, note=note, thin=thin,
             latency_s=round(time.perf_counter() - started, 4))
 
     def ask_members(self, text: str) -> tuple[dict[str, Estimate], list[str]]:

@@ -1,0 +1,96 @@
+"""Lexical side of pricing: TF-IDF over the training items' words, brands and model numbers.
+
+One artifact (fitted by training/lexical.py) holds the vectorizer, every training item's sparse
+vector with its title, category and price, and a ridge regression on log-price over the same
+vectors. The frontier agent retrieves from it beside the dense store (hybrid retrieval: MiniLM
+alone matches "Garmin Forerunner 255" to watch bands), and the tfidf agent prices with the ridge.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+
+from agents.pricing.text import clean_description, clean_descriptions
+from models.types import Estimate, Neighbour
+
+
+@dataclass
+class LexicalIndex:
+    vectorizer: Any  # sklearn TfidfVectorizer (rows come out L2-normalised: dot = cosine)
+    matrix: Any  # scipy CSR, one row per training item
+    titles: list[str]
+    categories: list[str]
+    prices: np.ndarray
+    weights: np.ndarray  # each item's training weight (price prior): neighbours count with it
+    ridge: Any  # sklearn Ridge on log-price over the same vectors
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        joblib.dump(self.__dict__, tmp)
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, path: Path) -> LexicalIndex:
+        if not path.is_file():
+            raise FileNotFoundError(f"no lexical index at {path}: run `launch.py train lexical`")
+        try:
+            return cls(**joblib.load(path))
+        except Exception as err:  # truncated or from an older version: say what to do
+            raise ValueError(f"cannot load the lexical index {path}: {err}; "
+                             "rebuild it with `launch.py train lexical`") from err
+
+    def __len__(self) -> int:
+        return len(self.titles)
+
+    def search(self, texts: list[str], k: int) -> tuple[np.ndarray, np.ndarray]:
+        """For each text, the row numbers of its k most similar items and their cosine similarities."""
+        sims = (self.vectorizer.transform(texts) @ self.matrix.T).toarray()
+        k = min(k, sims.shape[1])
+        rows = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+        order = np.argsort(-np.take_along_axis(sims, rows, 1), axis=1)
+        rows = np.take_along_axis(rows, order, 1)
+        return rows, np.take_along_axis(sims, rows, 1)
+
+    def neighbours(self, texts: list[str], k: int) -> list[list[Neighbour]]:
+        rows, sims = self.search(texts, k)
+        return [[Neighbour(title=self.titles[r], category=self.categories[r], price=float(self.prices[r]),
+                           similarity=round(float(s), 6), weight=float(self.weights[r]), source="words")
+                 for r, s in zip(row, sim, strict=True)]
+                for row, sim in zip(rows, sims, strict=True)]
+
+    def predict_log(self, texts: list[str]) -> np.ndarray:
+        return self.ridge.predict(self.vectorizer.transform(texts))
+
+
+class TfidfAgent:
+    """Ridge regression on log-price over the description's TF-IDF vector."""
+
+    name = "tfidf"
+
+    def __init__(self, index: LexicalIndex):
+        self.index = index
+        self.ceiling = float(index.prices.max())
+
+    def _estimates(self, texts: list[str], started: float) -> list[Estimate]:
+        logs = self.index.predict_log(texts)
+        per_item = (time.perf_counter() - started) / max(len(texts), 1)
+        # Words it never saw leave a ridge near its intercept; beyond the data's range it is guessing.
+        return [Estimate(agent=self.name, value=round(min(math.exp(float(v)), self.ceiling), 2),
+                         note="TF-IDF ridge on the description's words", latency_s=round(per_item, 4))
+                for v in logs]
+
+    def estimate(self, description: str) -> Estimate:
+        started = time.perf_counter()
+        return self._estimates([clean_description(description)], started)[0]
+
+    def estimate_batch(self, descriptions: list[str]) -> list[Estimate]:
+        started = time.perf_counter()
+        return self._estimates(clean_descriptions(descriptions), started)
