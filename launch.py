@@ -58,7 +58,8 @@ def data(
     max_train_per_category: Annotated[int | None, typer.Option(help="Rebalance: cap training items per category.")] = None,
     force: Annotated[bool, typer.Option(help="Rebuild the split even if one exists.")] = False,
 ) -> None:
-    """Curate a catalogue and save the seeded train/val/test split every model uses."""
+    """Curate a catalogue and save the seeded split every model uses (with DEALSCOUT_REFERENCE, a
+    held-out reference test; with DEALSCOUT_EXTRA_CATALOGUE, more training data)."""
     from training import data as d
 
     cfg = settings()
@@ -76,15 +77,14 @@ def data(
     except ValueError as err:
         fail(str(err))
     console.print(report.summary())
-    if not report.items:
-        fail("no usable items in the catalogue")
-    splits = d.split_items(report.items, seed=seed, test_per_category=test_per_category,
-                           val_per_category=val_per_category,
-                           max_train_per_category=max_train_per_category)
-    d.save_splits(splits, cfg.split_dir, {"source": str(source or from_hub), "seed": seed,
-                                          "skipped": dict(report.skipped)})
-    console.print(f"saved train {len(splits.train)}, val {len(splits.val)}, test {len(splits.test)} "
-                  f"items to {cfg.split_dir}")
+    from training.pipeline import make_split
+
+    try:
+        make_split(cfg, report, str(source or from_hub), seed=seed, log=console.print,
+                   test_per_category=test_per_category, val_per_category=val_per_category,
+                   max_train_per_category=max_train_per_category)
+    except ValueError as err:
+        fail(str(err))
 
 
 @train_app.command("baseline")

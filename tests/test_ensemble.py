@@ -146,15 +146,41 @@ def test_train_all_then_price_from_the_cli(tmp_path: Path, monkeypatch) -> None:
     priced = runner.invoke(app, ["price", "<p>Cordless drill, 20V, two batteries</p>", "--json"])
     assert priced.exit_code == 0, priced.output
     report = json.loads(priced.stdout)
-    assert set(report) == {"frontier", "forest", "ensemble"}
+    assert set(report) == {"tfidf", "frontier", "forest", "ensemble"}
     ensemble = report["ensemble"]
     assert ensemble["low"] < ensemble["value"] < ensemble["high"]
-    assert set(ensemble["members"]) == {"frontier", "forest"} and ensemble["evidence"]
+    assert set(ensemble["members"]) == {"tfidf", "frontier", "forest"} and ensemble["evidence"]
+    assert {n["source"] for n in ensemble["evidence"]} == {"meaning", "words"}  # hybrid retrieval
+    assert "thin" in ensemble
 
     human = runner.invoke(app, ["price", "Stainless steel 24 inch dishwasher"])
     assert human.exit_code == 0 and "ensemble" in human.stdout and "similar items" in human.stdout
     empty = runner.invoke(app, ["price", "   "])
     assert empty.exit_code == 1 and "empty" in empty.output
+
+    scored = runner.invoke(app, ["evaluate", "--model", "ensemble", "--deals", "--json", "--limit", "20"])
+    assert scored.exit_code == 0, scored.output
+    found = json.loads(scored.stdout)
+    assert {"flagged_50", "flagged_70", "flagged_90", "flagged_100", "precision_1in10"} <= set(found)
+    assert found["accuracy"]["n"] == 20 and found["accuracy"]["mae_low"] <= found["accuracy"]["mae"]
+
+    feeds = os.environ.get("DEALSCOUT_TEST_FEEDS_DIR")
+    if feeds:  # the captured real feeds: every deal priced and judged, nothing recorded or sent
+        labels = json.loads((Path(__file__).parent / "fixtures/feeds/regular_prices.json").read_text())
+        args = ["scan", "--dry-run", "--price", "--json"]
+        for name in ("dealnews_sample.xml", "dealnews_roundups.xml", "techbargains.xml"):
+            args += ["--feed", str(Path(feeds) / name)]
+        dry = runner.invoke(app, args)
+        assert dry.exit_code == 0, dry.output
+        lines = [json.loads(line) for line in dry.stdout.splitlines() if line.startswith("{")]
+        judged = {d["title"]: d for d in lines if "qualifies" in d}
+        assert judged and all({"url", "price", "estimate", "low", "high", "evidence", "why"} <= set(d)
+                              for d in judged.values())
+        for label in labels["deals"]:
+            deal = judged[label["title"]]
+            if label["regular"] - label["price"] <= 50:  # the stated regular price is within the threshold
+                assert deal["qualifies"] is False, deal
+        assert not (tmp_path / "var" / "dealscout.db").exists()  # a dry run records nothing
 
 
 def test_nothing_built_means_no_agents_and_a_clear_hint(tmp_path: Path) -> None:

@@ -46,14 +46,17 @@ def test_reference_items_are_held_out_of_every_model_and_choice(tmp_path: Path) 
                         reference=write(tmp_path / "ref.jsonl", reference),
                         extra_catalogue=write(tmp_path / "more.jsonl", extra))
     assert ensure_split(settings, log=lambda _: None)
-    split = {name: data.load_split(settings.split_dir, name) for name in (*data.SPLITS, data.REFERENCE_TEST)}
+    split = {name: data.load_split(settings.split_dir, name)
+             for name in (*data.SPLITS, data.REFERENCE_TEST, data.EXPENSIVE_TEST)}
     held_out = {i.title for i in split[data.REFERENCE_TEST]}
     assert len(held_out) == 60  # 40% of the reference items, seeded
     assert not held_out & {i.title for i in split["train"]}
     assert not held_out & {i.title for i in split["val"]}
     assert not held_out & {i.title for i in split["test"]}
     assert {i.title for i in split["val"]} <= {i.title for i in reference}  # validation is where deals are
-    assert {i.title for i in extra} <= {i.title for i in split["train"] if i.source == "extra"}
+    expensive = {i.title for i in split[data.EXPENSIVE_TEST]}
+    assert len(expensive) == 9 and not expensive & {i.title for i in split["train"]}  # 30% held out
+    assert {i.title for i in extra} - expensive <= {i.title for i in split["train"] if i.source == "extra"}
     assert max(i.price for i in split["train"]) > 999.49  # the old ceiling is gone
     assert data.test_items(settings.split_dir) == split[data.REFERENCE_TEST]
     again = data.split_items(data.load_catalogue(settings.catalogue).items,
@@ -196,3 +199,14 @@ def test_the_alert_level_is_chosen_on_validation() -> None:
     assert all(b.halfwidth > 0 for b in model.blends)
     both = next(b for b in model.blends if len(b.members) == 2)
     assert both.max_spread is not None and next(b for b in model.blends if len(b.members) == 1).max_spread is None
+
+
+def test_a_thin_estimate_reads_as_unsure_in_chat_and_the_price_tab() -> None:
+    from agents.chat.tools import describe_estimate
+
+    thin = Estimate(agent="ensemble", value=450.0, low=120.0, high=1700.0,
+                    thin="few similar products known (closest by meaning 0.30)")
+    text = describe_estimate(thin)
+    assert text.startswith("**Unsure: a rough guess of $450.00**")
+    assert "few similar products known" in text and "never triggers an alert" in text
+    assert describe_estimate(Estimate(agent="ensemble", value=450.0)).startswith("**Worth about $450.00**")

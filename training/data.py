@@ -26,6 +26,8 @@ MAX_TEXT_CHARS = 1000  # ~160 Llama-3 tokens, as in the shared catalogue
 PROMPT_QUESTION = "How much does this cost to the nearest dollar?"
 SPLITS = ("train", "val", "test")
 REFERENCE_TEST = "reference_test"  # held-out items of the distribution deals come from (optional)
+EXPENSIVE_TEST = "expensive_test"  # held-out extra items above the old $999.49 ceiling (optional)
+OLD_CEILING = 999.49  # every model was capped here before; items above it are judged apart
 UNKNOWN_CATEGORY = "unknown"  # allowed in extra training data only
 
 # Amazon Reviews 2023 categories; anything else is skipped as unknown.
@@ -237,12 +239,14 @@ class Splits:
     val: list[Item]
     test: list[Item]
     reference_test: list[Item] = field(default_factory=list)
+    expensive_test: list[Item] = field(default_factory=list)
 
 
 def split_items(items: list[Item], *, seed: int = 42, test_per_category: int = 60,
                 val_per_category: int = 100, max_train_per_category: int | None = None,
                 reference: set[str] | None = None, extra: list[Item] | None = None,
-                reference_test_share: float = 0.4, reference_val_share: float = 0.2) -> Splits:
+                reference_test_share: float = 0.4, reference_val_share: float = 0.2,
+                expensive_test_share: float = 0.3) -> Splits:
     """Category-balanced validation and test sets (what users meet is not Software-heavy);
     the rest trains, optionally capped per category to rebalance.
 
@@ -250,7 +254,8 @@ def split_items(items: list[Item], *, seed: int = 42, test_per_category: int = 6
     `reference_test_share` of those items is held out as `reference_test` (the headline figure),
     `reference_val_share` is the validation split (the ensemble and the alert rule are fitted on
     the distribution they serve), the rest trains; the other items give the balanced test and
-    train. `extra` items only ever train."""
+    train. `extra` items train, except a seeded `expensive_test_share` of those above the old
+    $999.49 ceiling, held out to judge prices no model could reach before."""
     rng = random.Random(seed)
     titles = {t.lower() for t in reference or ()}
     by_cat: dict[str, list[Item]] = defaultdict(list)
@@ -271,17 +276,22 @@ def split_items(items: list[Item], *, seed: int = 42, test_per_category: int = 6
     n_test, n_val = round(len(ref_items) * reference_test_share), round(len(ref_items) * reference_val_share)
     reference_test = ref_items[:n_test]
     val += ref_items[n_test:n_test + n_val]
-    train += ref_items[n_test + n_val:] + list(extra or [])
+    extra = sorted(extra or [], key=lambda i: i.title)
+    rng.shuffle(extra)
+    expensive = [i for i in extra if i.price > OLD_CEILING]
+    expensive_test = expensive[:round(len(expensive) * expensive_test_share)]
+    held = {id(i) for i in expensive_test}
+    train += ref_items[n_test + n_val:] + [i for i in extra if id(i) not in held]
     for part in (train, val, test):
         rng.shuffle(part)
-    return Splits(train, val, test, reference_test)
+    return Splits(train, val, test, reference_test, expensive_test)
 
 
 def save_splits(splits: Splits, directory: Path, manifest: dict[str, Any]) -> None:
     directory.mkdir(parents=True, exist_ok=True)
-    for name in (*SPLITS, REFERENCE_TEST):
+    for name in (*SPLITS, REFERENCE_TEST, EXPENSIVE_TEST):
         items = getattr(splits, name)
-        if name == REFERENCE_TEST and not items:
+        if name not in SPLITS and not items:
             (directory / f"{name}.jsonl").unlink(missing_ok=True)
             continue
         tmp = directory / f"{name}.jsonl.tmp"

@@ -36,8 +36,16 @@ def ensure_split(settings: Settings, log: Log = print) -> bool:
                          "DEALSCOUT_CATALOGUE or run `launch.py data --catalogue FILE`")
     report = data.load_catalogue(settings.catalogue)
     log(f"catalogue: {report.summary()}")
+    make_split(settings, report, str(settings.catalogue), log=log)
+    return True
+
+
+def make_split(settings: Settings, report: data.LoadReport, source: str, *, seed: int = 42,
+               log: Log = print, **options: int | None) -> data.Splits:
+    """Split curated catalogue items (with Settings.reference held out and Settings.extra_catalogue
+    added to training, when set) and save the split with a manifest saying how it was made."""
     if not report.items:
-        raise ValueError(f"no usable items in {settings.catalogue}")
+        raise ValueError(f"no usable items in {source}")
     reference = extra = None
     if settings.reference is not None:
         reference = {item.title for item in data.load_catalogue(settings.reference).items}
@@ -46,13 +54,15 @@ def ensure_split(settings: Settings, log: Log = print) -> bool:
         more = data.load_catalogue(settings.extra_catalogue, extra=True)
         log(f"extra training data: {more.summary()}")
         extra = more.items
-    splits = data.split_items(report.items, reference=reference, extra=extra)
+    splits = data.split_items(report.items, seed=seed, reference=reference, extra=extra, **options)
     data.save_splits(splits, settings.split_dir, {
-        "source": str(settings.catalogue), "seed": 42, "skipped": dict(report.skipped),
+        "source": source, "seed": seed, "skipped": dict(report.skipped),
         "reference": str(settings.reference or ""), "extra": str(settings.extra_catalogue or "")})
-    log(f"split: train {len(splits.train)}, val {len(splits.val)}, test {len(splits.test)}, "
-        f"reference test {len(splits.reference_test)}")
-    return True
+    held_out = "".join(f", {name} {len(part)}" for name, part in (
+        ("reference test", splits.reference_test), ("expensive test", splits.expensive_test)) if part)
+    log(f"saved train {len(splits.train)}, val {len(splits.val)}, test {len(splits.test)}{held_out} "
+        f"items to {settings.split_dir}")
+    return splits
 
 
 def ensure_baselines(settings: Settings, log: Log = print) -> bool:
