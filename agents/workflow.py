@@ -17,20 +17,34 @@ from agents.memory import Memory, StoredOpportunity
 from agents.messaging import DeliveryReport, MessagingAgent
 from agents.scanner import Scanner, ScanResult
 from agents.schedule import scan_lock
-from models.types import Deal, Estimate, Opportunity, Pricer, money
+from models.types import Deal, Estimate, Opportunity, Pricer, money, neighbour_estimate
 
 log = logging.getLogger(__name__)
 
 
+EVIDENCE_NEIGHBOURS = 10  # the most similar known products an alert must be backed by
+
+
 def why_not(deal: Deal, estimate: Estimate, threshold: float) -> str:
     """Why a deal is not worth telling about ("" when it is): its estimate must rest on real
-    evidence, beat the price by the threshold and, with an interval, have the price below its low end."""
+    evidence, beat the price by the threshold and, with an interval, have the price below its low
+    end; and the most similar known products themselves (by similarity alone, no price prior) must
+    cost the threshold more than the price. That last check halved the full-price offers flagged on
+    the reference validation part (9.7% -> 4.9%; half-price offers 39% -> 29%, precision in a
+    1-in-10 stream 31% -> 40%): an $8.49 air-conditioner cover is not worth $132 because
+    expensive products sit further down its list of neighbours."""
     if estimate.thin:
         return f"the estimate rests on thin evidence ({estimate.thin})"
     if estimate.value - deal.price <= threshold:
         return f"estimated {money(estimate.value)}: not {money(threshold)} above the price {money(deal.price)}"
     if estimate.low is not None and deal.price >= estimate.low:
         return f"the price {money(deal.price)} is not under the interval's low end {money(estimate.low)}"
+    if estimate.evidence:
+        closest = sorted(estimate.evidence, key=lambda n: -n.similarity)[:EVIDENCE_NEIGHBOURS]
+        similar = neighbour_estimate(closest, prior=False)
+        if similar - deal.price <= threshold:
+            return (f"the most similar known products cost about {money(similar)}: "
+                    f"not {money(threshold)} above the price {money(deal.price)}")
     return ""
 
 

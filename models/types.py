@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Protocol, runtime_checkable
 
@@ -37,6 +39,21 @@ class Neighbour(BaseModel):
     similarity: float
     weight: float = 1.0  # the item's training weight (price prior): how much it counts in an estimate
     source: str = ""  # which retrieval found it: "meaning" (embeddings) or "words" (TF-IDF)
+
+
+# Weight of a neighbour = similarity ** SHARPNESS: close matches count far more than loose ones.
+SHARPNESS = 4.0
+
+
+def neighbour_estimate(neighbours: Sequence[Neighbour], sharpness: float = SHARPNESS, *,
+                       prior: bool = True) -> float:
+    """Similarity-weighted mean of the neighbours' prices, in log space (prices spread widely);
+    with `prior` each neighbour also counts with its training weight (training/weights.py)."""
+    if not neighbours:
+        raise ValueError("no similar items to price from")
+    weights = [max(n.similarity, 1e-3) ** sharpness * (n.weight if prior else 1.0) for n in neighbours]
+    logs = [math.log(max(n.price, 0.01)) for n in neighbours]
+    return math.exp(sum(w * x for w, x in zip(weights, logs, strict=True)) / sum(weights))
 
 
 class Estimate(BaseModel):

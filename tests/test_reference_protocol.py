@@ -210,3 +210,15 @@ def test_a_thin_estimate_reads_as_unsure_in_chat_and_the_price_tab() -> None:
     assert text.startswith("**Unsure: a rough guess of $450.00**")
     assert "few similar products known" in text and "never triggers an alert" in text
     assert describe_estimate(Estimate(agent="ensemble", value=450.0)).startswith("**Worth about $450.00**")
+
+
+def test_an_alert_needs_similar_products_that_cost_more_than_the_price() -> None:
+    """The AC-cover case: a prior-weighted estimate far above what the closest products cost."""
+    covers = [near(24.79, 0.49, "washing machine cover"), near(23.69, 0.46, "dryer top cover"),
+              near(699.0, 0.16, "evaporative cooler", "words")]
+    estimate = Estimate(agent="ensemble", value=132.0, low=65.0, high=268.0, evidence=covers)
+    deal = Deal(title="AC cover", description="AC cover", price=8.49, url="https://x.test/c", guid="c")
+    assert qualify(deal, estimate, 50) is None
+    assert "most similar known products cost about $2" in why_not(deal, estimate, 50)
+    backed = estimate.model_copy(update={"evidence": [near(150.0, 0.6, "air conditioner")] + covers})
+    assert qualify(deal, backed, 50) is not None

@@ -24,7 +24,7 @@ from sklearn.model_selection import KFold
 
 from agents.pricing.ensemble import Blend, EnsembleModel, best_similarity, features
 from models.config import ENSEMBLE_FILE
-from models.types import Estimate, Item, Pricer
+from models.types import Estimate, Item, Neighbour, Pricer
 from training.evaluate import deal_detection
 
 FOLDS = 5
@@ -104,12 +104,13 @@ def fit_ensemble(values: Mapping[str, np.ndarray], prices: Sequence[float], *,
                                 thin=estimates[m][i].thin if estimates else "")
                     for m in full.members} for i in range(len(prices_arr))]
         thin = [model.thin_reason(full, a) for a in answers]
-        model.level = choose_level(oof, prices_arr, thin, threshold)
+        model.level = choose_level(oof, prices_arr, thin, threshold, evidence)
         model.blends = [fit_blend(subset, values, prices_arr, model.level)[0] for subset in subsets]
     return model
 
 
-def choose_level(oof: np.ndarray, prices: np.ndarray, thin: list[str], threshold: float) -> float:
+def choose_level(oof: np.ndarray, prices: np.ndarray, thin: list[str], threshold: float,
+                 evidence: Sequence[list[Neighbour]] = ()) -> float:
     """The LEVELS entry whose intervals give the alert rule the best precision among those that
     flag at least USEFUL_RECALL of half-price offers (the most flagged when none does)."""
     residuals = np.abs(np.log(prices) - oof)
@@ -117,8 +118,9 @@ def choose_level(oof: np.ndarray, prices: np.ndarray, thin: list[str], threshold
     for level in LEVELS:
         h = conformal_halfwidth(residuals, level)
         estimates = [Estimate(agent="ensemble", value=math.exp(c), low=math.exp(c - h * (2 if t else 1)),
-                              high=math.exp(c + h * (2 if t else 1)), thin=t)
-                     for c, t in zip(oof, thin, strict=True)]
+                              high=math.exp(c + h * (2 if t else 1)), thin=t,
+                              evidence=evidence[i] if evidence else [])
+                     for i, (c, t) in enumerate(zip(oof, thin, strict=True))]
         scored.append((level, deal_detection(estimates, list(prices), threshold)))
     useful = [(lv, d) for lv, d in scored if d.flagged_50 >= USEFUL_RECALL]
     if useful:

@@ -28,14 +28,12 @@ from agents.pricing.text import clean_descriptions
 from models.config import Settings
 from models.embeddings import Embedder
 from models.llm import ChatModel, Message, ProviderError, structured
-from models.types import Estimate, Neighbour
+from models.types import SHARPNESS, Estimate, Neighbour, neighbour_estimate
 from vectorstore.store import StoreError, VectorStore
 
 log = logging.getLogger(__name__)
 
 DEFAULT_K = 10
-# Weight of a neighbour = similarity ** SHARPNESS: close matches count far more than loose ones.
-SHARPNESS = 4.0
 PLAUSIBLE_FACTOR = 3.0  # an LLM number beyond [min/3, max*3] of the neighbours' prices is not used
 PROMPT_CHARS = 1500
 HOSTED_PROVIDERS = ("openai", "anthropic")  # capable enough for the frontier to trust their number
@@ -46,16 +44,6 @@ class PriceAnswer(BaseModel):
     """The estimated price of the product in US dollars."""
 
     price: float = Field(description="price in US dollars, a plain number")
-
-
-def neighbour_estimate(neighbours: Sequence[Neighbour], sharpness: float = SHARPNESS) -> float:
-    """Similarity-weighted mean of the neighbours' prices, in log space (prices spread widely);
-    each neighbour also counts with its training weight (the price prior, training/weights.py)."""
-    if not neighbours:
-        raise ValueError("no similar items to price from")
-    weights = [max(n.similarity, 1e-3) ** sharpness * n.weight for n in neighbours]
-    logs = [math.log(max(n.price, 0.01)) for n in neighbours]
-    return math.exp(sum(w * x for w, x in zip(weights, logs, strict=True)) / sum(weights))
 
 
 def hybrid_estimate(by_meaning: Sequence[Neighbour], by_words: Sequence[Neighbour],
