@@ -8,8 +8,6 @@ alone matches "Garmin Forerunner 255" to watch bands), and the tfidf agent price
 
 from __future__ import annotations
 
-import math
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,8 +15,8 @@ from typing import Any
 import joblib
 import numpy as np
 
-from agents.pricing.text import clean_description, clean_descriptions
-from models.types import Estimate, Neighbour
+from agents.pricing.regression import RegressionPricer
+from models.types import Neighbour
 
 
 @dataclass
@@ -70,27 +68,15 @@ class LexicalIndex:
         return self.ridge.predict(self.vectorizer.transform(texts))
 
 
-class TfidfAgent:
+class TfidfAgent(RegressionPricer):
     """Ridge regression on log-price over the description's TF-IDF vector."""
 
     name = "tfidf"
+    note = "TF-IDF ridge on the description's words"
 
     def __init__(self, index: LexicalIndex):
         self.index = index
         self.ceiling = float(index.prices.max())
 
-    def _estimates(self, texts: list[str], started: float) -> list[Estimate]:
-        logs = self.index.predict_log(texts)
-        per_item = (time.perf_counter() - started) / max(len(texts), 1)
-        # Words it never saw leave a ridge near its intercept; beyond the data's range it is guessing.
-        return [Estimate(agent=self.name, value=round(min(math.exp(float(v)), self.ceiling), 2),
-                         note="TF-IDF ridge on the description's words", latency_s=round(per_item, 4))
-                for v in logs]
-
-    def estimate(self, description: str) -> Estimate:
-        started = time.perf_counter()
-        return self._estimates([clean_description(description)], started)[0]
-
-    def estimate_batch(self, descriptions: list[str]) -> list[Estimate]:
-        started = time.perf_counter()
-        return self._estimates(clean_descriptions(descriptions), started)
+    def predict_log(self, texts: list[str]) -> list[float]:
+        return list(self.index.predict_log(texts))
