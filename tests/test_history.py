@@ -125,3 +125,14 @@ def test_history_command_lists_the_last_turns_with_their_steps(tmp_path, monkeyp
     as_json = json.loads(runner.invoke(launch.app, ["history", "--json", "--limit", "1"]).output)
     assert [t["message"] for t in as_json] == ["value drill 2"]
     assert as_json[0]["steps"][0]["arguments"] == {"description": "drill 2"}
+
+
+def test_the_wired_planner_records_into_the_memory(tmp_path):
+    from agents.wiring import Services
+    from models.config import Settings
+
+    services = Services(Settings(_env_file=None, data_dir=tmp_path, feeds=[]),
+                        overrides={"llm": FakeChatModel(["Hello!"], supports_tools=True),
+                                   "pricer": object(), "router": None})
+    assert list(services.planner().run("hi"))[-1].text == "Hello!"
+    assert [t.message for t in services.memory.turns()] == ["hi"]
