@@ -344,12 +344,12 @@ def price(
     """Say what a product is worth: each agent's estimate, the ensemble and its interval."""
     from rich.markup import escape
 
-    from agents.pricing import price_report
+    from agents.pricing import price_report, pricers
     from agents.pricing.text import DescriptionError
 
     text = sys.stdin.read() if description == "-" else description
     try:
-        report = price_report(settings(), text)
+        report = price_report(text, pricers(settings()))
     except (DescriptionError, ValueError) as err:
         fail(str(err))
     if json_out:
