@@ -121,6 +121,5 @@ def catalogue_map(settings: Settings, *, limit: int = 2000, method: str = "pca")
     from vectorstore.map import store_map
     from vectorstore.store import VectorStore
 
-    store = VectorStore.open(make_embedder(settings), chroma_dir=settings.chroma_dir,
-                             chroma_url=settings.chroma_url)
+    store = VectorStore.from_settings(make_embedder(settings), settings)
     return store_map(store, limit=limit, method=method)

@@ -123,8 +123,7 @@ class FrontierAgent:
         """The agent over the configured store (and the lexical index, when there is one), or None
         when the store is empty or unreachable."""
         try:
-            store = VectorStore.open(embedder, chroma_dir=settings.chroma_dir,
-                                     chroma_url=settings.chroma_url)
+            store = VectorStore.from_settings(embedder, settings)
             if store.count() == 0:
                 return None
         except StoreError as err:
