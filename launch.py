@@ -344,12 +344,12 @@ def price(
     """Say what a product is worth: each agent's estimate, the ensemble and its interval."""
     from rich.markup import escape
 
-    from agents.pricing import price_report
+    from agents.pricing import price_report, pricers
     from agents.pricing.text import DescriptionError
 
     text = sys.stdin.read() if description == "-" else description
     try:
-        report = price_report(settings(), text)
+        report = price_report(text, pricers(settings()))
     except (DescriptionError, ValueError) as err:
         fail(str(err))
     if json_out:
@@ -367,6 +367,41 @@ def price(
         out.print("similar items (price, similarity, title):")
     for n in shown:
         out.print(f"  ${n.price:>9,.2f}  {n.similarity:.2f}  {escape(n.title[:90])}")
+
+# --- commands: history (agents/memory) ------------------------------------------------------
+
+@app.command()
+def history(
+    limit: Annotated[int, typer.Option(min=1, help="How many turns, newest first.")] = 10,
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON array.")] = False,
+) -> None:
+    """List the last chat turns with their tool steps, to see why an answer went wrong."""
+    from rich.markup import escape
+
+    from agents.memory import Memory, StoreError
+
+    try:
+        with Memory(settings().database) as memory:
+            turns = memory.turns(limit)
+    except StoreError as err:
+        fail(str(err))
+    if json_out:
+        print(json.dumps([t.model_dump(mode="json") for t in turns]))
+        return
+    out = Console(highlight=False, soft_wrap=True)
+    if not turns:
+        out.print("no chat turns yet: they are kept as the app's chat answers")
+    for t in turns:
+        mark = {"ok": "[green]ok[/green]", "failed": "[red]failed[/red]"}.get(t.outcome, t.outcome)
+        out.print(f"#{t.id} {t.started_at:%Y-%m-%d %H:%M:%S} {mark} [dim]session {t.session}[/dim]  "
+                  f"{escape(t.message[:120])}")
+        for step in t.steps:
+            arguments = json.dumps(step.arguments, ensure_ascii=False)[:120]
+            result = (step.result.strip().split("\n", 1)[0])[:120]
+            out.print(f"   {step.position}. {step.tool} {escape(arguments)} {step.status} "
+                      f"{step.seconds:.2f} s: [dim]{escape(result)}[/dim]")
+        answer = t.answer.strip().split("\n", 1)[0][:200] if t.answer else "(no answer)"
+        out.print(f"   answer: {escape(answer)}")
 
 # --- commands: scan, route (agents/) ---------------------------------------------------------
 

@@ -12,6 +12,9 @@ leaves work that the next run picks up, and nothing is done twice:
     claim_notification(...)     'sending': this process delivers it now (no other thread or process)
     mark_delivered / mark_failed
 
+The chat keeps its turns here too (start_turn, record_step, finish_turn; turns() reads them back),
+so a misrouted or failed answer can be inspected afterwards (`launch.py history`).
+
 Delivery is at-least-once on the wire and exactly-once where it is shown: every notification
 carries an idempotency key (`delivery_key`) that travels with the message, and is claimed
 ('sending') before it is sent. A process killed between sending and marking leaves it 'sending';
@@ -22,6 +25,7 @@ receiver that dedupes by key (the outbox, a webhook honouring Idempotency-Key) s
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import socket
 import sqlite3
@@ -31,7 +35,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel
 
@@ -62,9 +66,22 @@ CREATE TABLE IF NOT EXISTS feed_state (
     url TEXT PRIMARY KEY, etag TEXT NOT NULL, last_modified TEXT NOT NULL, updated_at TEXT NOT NULL);
 """
 
-# Columns added after the first release, for databases created before them.
-MIGRATIONS = {("notifications", "claimed_by"): "TEXT NOT NULL DEFAULT ''",
-              ("notifications", "claimed_at"): "TEXT"}
+# Schema changes after the first release, in order. Each runs once, in a transaction, and is
+# recorded by name in `migrations`; add new ones at the end, never edit one that has shipped.
+MIGRATIONS: list[tuple[str, tuple[str, ...]]] = [
+    ("notification claims", (
+        "ALTER TABLE notifications ADD COLUMN claimed_by TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE notifications ADD COLUMN claimed_at TEXT")),
+    ("chat turns and their tool steps", (
+        "CREATE TABLE turns (id INTEGER PRIMARY KEY, session TEXT NOT NULL, message TEXT NOT NULL, "
+        "answer TEXT NOT NULL DEFAULT '', outcome TEXT NOT NULL DEFAULT 'running', "
+        "started_at TEXT NOT NULL, finished_at TEXT)",
+        "CREATE TABLE steps (id INTEGER PRIMARY KEY, turn_id INTEGER NOT NULL REFERENCES turns(id), "
+        "position INTEGER NOT NULL, tool TEXT NOT NULL, arguments TEXT NOT NULL, result TEXT NOT NULL, "
+        "status TEXT NOT NULL, seconds REAL NOT NULL)",
+        "CREATE INDEX steps_by_turn ON steps(turn_id)")),
+]
+STEP_RESULT_CHARS = 4000  # a step's result as stored: enough to see what went wrong
 # A claim older than this is taken over even when its owner may be alive (a hung process): far
 # longer than one delivery with its retries takes.
 CLAIM_LEASE = timedelta(minutes=10)
@@ -106,6 +123,30 @@ class Notification(Alert):
     def delivery_key(self) -> str:
         """The idempotency key sent with every delivery of this notification (stable, opaque)."""
         return delivery_key(self.key)
+
+
+class Step(BaseModel):
+    """One tool call of a chat turn, as stored."""
+
+    position: int
+    tool: str
+    arguments: dict[str, Any]
+    result: str
+    status: str  # done | error
+    seconds: float
+
+
+class Turn(BaseModel):
+    """One chat message and what the planner did with it."""
+
+    id: int
+    session: str
+    message: str
+    answer: str
+    outcome: Literal["running", "ok", "failed"]  # running: still going, or cut off by a crash
+    started_at: datetime
+    finished_at: datetime | None = None
+    steps: list[Step] = []
 
 
 class Evidence(BaseModel):
@@ -171,10 +212,21 @@ class Memory:
         return f"{socket.gethostname()}:{os.getpid()}:{_PROCESS_TOKEN}"
 
     def _migrate(self) -> None:
-        for (table, column), kind in MIGRATIONS.items():
-            have = {row["name"] for row in self._db.execute(f"PRAGMA table_info({table})")}
-            if column not in have:
-                self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+        self._db.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+        done = {row["name"] for row in self._db.execute("SELECT name FROM migrations")}
+        for name, statements in MIGRATIONS:
+            if name in done:
+                continue
+            with self._transaction() as db:
+                for statement in statements:
+                    try:
+                        db.execute(statement)
+                    except sqlite3.OperationalError as err:
+                        # A database from before this table existed may already have the column
+                        # or table (SCHEMA creates the claim columns): that step is done.
+                        if "duplicate column" not in str(err) and "already exists" not in str(err):
+                            raise
+                db.execute("INSERT INTO migrations VALUES (?, ?)", (name, _now()))
 
     def close(self) -> None:
         with self._lock:
@@ -341,6 +393,38 @@ class Memory:
             db.execute("UPDATE notifications SET status = 'pending', attempts = attempts + 1, "
                        "last_error = ? WHERE id = ? AND status IN ('pending', 'sending')",
                        (error[:500], notification_id))
+
+    # --- chat turns (the planner's TurnRecorder) ----------------------------------------------
+
+    def start_turn(self, session: str, message: str) -> int:
+        with self._transaction() as db:
+            return db.execute("INSERT INTO turns (session, message, started_at) VALUES (?, ?, ?)",
+                              (session, message[:STEP_RESULT_CHARS], _now())).lastrowid
+
+    def record_step(self, turn_id: int, position: int, tool: str, arguments: dict[str, object],
+                    result: str, status: str, seconds: float) -> None:
+        with self._transaction() as db:
+            db.execute("INSERT INTO steps (turn_id, position, tool, arguments, result, status, seconds) "
+                       "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                       (turn_id, position, tool, json.dumps(arguments, default=str, ensure_ascii=False),
+                        result[:STEP_RESULT_CHARS], status, seconds))
+
+    def finish_turn(self, turn_id: int, answer: str, outcome: str) -> None:
+        with self._transaction() as db:
+            db.execute("UPDATE turns SET answer = ?, outcome = ?, finished_at = ? WHERE id = ?",
+                       (answer[:STEP_RESULT_CHARS], outcome, _now(), turn_id))
+
+    def turns(self, limit: int = 20) -> list[Turn]:
+        """The last `limit` chat turns, newest first, each with its tool steps in order."""
+        rows = self._rows("SELECT * FROM turns ORDER BY id DESC LIMIT ?", (limit,))
+        steps: dict[int, list[Step]] = {row["id"]: [] for row in rows}
+        if steps:
+            marks = ", ".join("?" * len(steps))
+            for step in self._rows(f"SELECT * FROM steps WHERE turn_id IN ({marks}) "
+                                   "ORDER BY turn_id, position", list(steps)):
+                steps[step["turn_id"]].append(Step.model_validate(
+                    {**dict(step), "arguments": json.loads(step["arguments"])}))
+        return [Turn.model_validate({**dict(row), "steps": steps[row["id"]]}) for row in rows]
 
     # --- what the UI asks ---------------------------------------------------------------------
 

@@ -97,4 +97,4 @@ class Services:
 
     def planner(self) -> PlanningAgent:
         """A planning agent for one chat session (cheap: it shares the heavy parts)."""
-        return PlanningAgent(self.llm, self.toolbox(), self.router)
+        return PlanningAgent(self.llm, self.toolbox(), self.router, recorder=self.memory)

@@ -124,7 +124,7 @@ def main() -> None:
 
     queries = [item.text for item in test[: args.queries]]
     embedder = Embedder()
-    store = VectorStore.open(embedder, chroma_dir=settings.chroma_dir, chroma_url=settings.chroma_url)
+    store = VectorStore.from_settings(embedder, settings)
     with tempfile.TemporaryDirectory() as tmp:
         if store.count() < 1000:
             print(f"(no built store at {settings.chroma_dir}: timing {CATALOGUE_SIZE} random vectors)")

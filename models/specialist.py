@@ -11,8 +11,6 @@ the number after "Price is $" and we parse it.
 
 from __future__ import annotations
 
-import math
-import re
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +19,12 @@ from pydantic import BaseModel
 from torch import nn
 
 from models.config import is_hf_checkpoint
+from models.text import first_amount
 from models.types import MAX_PRICE, MIN_PRICE
 
 SPEC_FILE = "specialist.json"
 HEAD_FILE = "head.safetensors"
 ADAPTER_DIR = "adapter"
-_NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")
 
 
 class SpecialistError(ValueError):
@@ -161,15 +159,6 @@ def to_price(z: torch.Tensor, head: HeadSpec) -> list[float]:
     return torch.expm1(log_price).clamp(MIN_PRICE, MAX_PRICE).tolist()
 
 
-def parse_price(text: str) -> float | None:
-    """The first number in a generated answer ("1,299.99", "$45", "about 30 dollars")."""
-    match = _NUMBER.search(text.replace("$", ""))
-    if not match:
-        return None
-    value = float(match.group().replace(",", ""))
-    return value if math.isfinite(value) and value > 0 else None
-
-
 def load_tokenizer(path: str | Path) -> Any:
     from transformers import AutoTokenizer
 
@@ -252,5 +241,5 @@ class SpecialistModel:
                                      pad_token_id=self.tokenizer.pad_token_id)
         answers = self.tokenizer.batch_decode(generated[:, batch["input_ids"].shape[1]:],
                                               skip_special_tokens=True)
-        prices = [parse_price(a) for a in answers]
+        prices = [first_amount(a) for a in answers]
         return [None if p is None else min(max(p, MIN_PRICE), MAX_PRICE) for p in prices]

@@ -620,8 +620,9 @@ class RunningApp:
 
         settings = Settings(_env_file=None, data_dir=data_dir, feeds=[str(FIXTURES / "traps.xml")],
                             notify_urls=[])
+        pricer = SlowPricer(pricer_seconds)
         self.services = Services(settings, overrides={
-            "pricer": SlowPricer(pricer_seconds), "embedder": HashEmbedder(),
+            "pricer": pricer, "pricers": {"ensemble": pricer}, "embedder": HashEmbedder(),
             "router": Router(HashEmbedder()), "llm": FakeChatModel(["Hello!"] * 10_000)})
         self.demo = DealScoutApp(self.services).build()
 

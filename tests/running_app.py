@@ -33,6 +33,17 @@ class StrictKeywordPricer(KeywordPricer):
         return super().estimate(description)
 
 
+class MemberPricer(StrictKeywordPricer):
+    """One ensemble member, as the Price tab lists it: the keyword pricer's value for that member."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def estimate(self, description: str) -> Estimate:
+        whole = super().estimate(description)
+        return Estimate(agent=self.name, value=whole.members.get(self.name, whole.value))
+
+
 @dataclass
 class RunningApp:
     url: str
@@ -54,7 +65,9 @@ def running_app(data_dir: Path, feeds: list[str], llm: Any, **settings: Any) -> 
             server.route(f"/{name}", respond((FEEDS / name).read_bytes(), "application/rss+xml"))
         config = Settings(_env_file=None, data_dir=data_dir, feeds=[server.url(f"/{n}") for n in feeds],
                           notify_urls=[], **settings)
-        services = Services(config, overrides={"pricer": StrictKeywordPricer(), "llm": llm})
+        pricer = StrictKeywordPricer()
+        pricers = {"forest": MemberPricer("forest"), "frontier": MemberPricer("frontier"), "ensemble": pricer}
+        services = Services(config, overrides={"pricer": pricer, "pricers": pricers, "llm": llm})
         demo = DealScoutApp(services).build()
         port = free_port()
         demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,

@@ -6,9 +6,10 @@ import math
 
 import pytest
 
-from agents.pricing.frontier import FrontierAgent, frontier_asks_llm, neighbour_estimate, parse_price_text
+from agents.pricing.frontier import FrontierAgent, frontier_asks_llm, neighbour_estimate
 from agents.pricing.text import DescriptionError, clean_description
 from models.llm import ChatResponse, FakeChatModel, ToolCall
+from models.text import first_amount as parse_price_text
 from models.types import Neighbour
 
 

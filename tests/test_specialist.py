@@ -12,7 +12,8 @@ from specialist_fixtures import priced_items, tiny_base
 from agents.pricing.specialist import SpecialistAgent
 from agents.pricing.text import DescriptionError
 from models.config import Settings
-from models.specialist import SPEC_FILE, SpecialistError, SpecialistModel, parse_price
+from models.specialist import SPEC_FILE, SpecialistError, SpecialistModel
+from models.text import first_amount as parse_price
 from models.types import Pricer
 from training.export import ExportError, export, merge, ollama_template, write_modelfile
 from training.finetune import train_specialist

@@ -76,7 +76,7 @@ def ensure_baselines(settings: Settings, log: Log = print) -> bool:
 
 
 def open_store(settings: Settings, embedder: Embedder) -> VectorStore:
-    return VectorStore.open(embedder, chroma_dir=settings.chroma_dir, chroma_url=settings.chroma_url)
+    return VectorStore.from_settings(embedder, settings)
 
 
 def dense_items(train: list[Item]) -> list[Item]:

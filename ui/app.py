@@ -16,9 +16,11 @@ import gradio as gr
 
 from agents.chat.planner import PlanningAgent, Reply, ToolStep
 from agents.chat.tools import describe_estimate
+from agents.pricing import price_report
 from agents.schedule import ScanBusy, schedule
 from agents.wiring import Services
 from models.llm import Message
+from models.types import Estimate
 
 log = logging.getLogger(__name__)
 EXAMPLES = [
@@ -117,15 +119,20 @@ def evidence_markdown(services: Services, opportunity_id: int) -> str:
     return "\n".join(lines)
 
 
+def interval_text(estimate: Estimate) -> str:
+    return f"{estimate.low:,.2f} – {estimate.high:,.2f}" if estimate.low is not None else ""
+
+
 def price_table(services: Services, description: str) -> tuple[list[list[Any]], str]:
+    """Each agent's estimate, the final one last: the same report `launch.py price` prints."""
     try:
-        estimate = services.pricer.estimate(description)
+        report = price_report(description, services.pricers)
     except ValueError as err:
         raise gr.Error(str(err)) from err
-    rows = [[name, round(value, 2), ""] for name, value in estimate.members.items()]
-    interval = f"{estimate.low:,.2f} – {estimate.high:,.2f}" if estimate.low is not None else ""
-    rows.append([f"{estimate.agent} (final)", estimate.value, interval])
-    return rows, html.escape(describe_estimate(estimate, neighbours=5)).replace("\n", "  \n")
+    *agents, (name, final) = report.items()
+    rows = [[agent, round(e.value, 2), interval_text(e)] for agent, e in agents]
+    rows.append([f"{name} (final)", final.value, interval_text(final)])
+    return rows, html.escape(describe_estimate(final, neighbours=5)).replace("\n", "  \n")
 
 
 class DealScoutApp:

@@ -14,6 +14,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 
+from models.config import Settings
 from models.embeddings import Embedder
 from models.types import Item, Neighbour
 
@@ -63,6 +64,11 @@ class VectorStore:
     def open(cls, embedder: Embedder, *, chroma_dir: Path, chroma_url: str | None = None,
              name: str = COLLECTION) -> VectorStore:
         return cls(_client(chroma_dir, chroma_url), embedder, name)
+
+    @classmethod
+    def from_settings(cls, embedder: Embedder, settings: Settings) -> VectorStore:
+        """The configured store: the Chroma server at settings.chroma_url, else settings.chroma_dir."""
+        return cls.open(embedder, chroma_dir=settings.chroma_dir, chroma_url=settings.chroma_url)
 
     def reset(self) -> None:
         """Drop every stored item (for a rebuild from a changed split)."""

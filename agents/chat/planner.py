@@ -4,13 +4,18 @@ A capable model drives it with native tool calling. The tiny local default canno
 so there a deterministic router picks the tool and the tool's own summary is the answer.
 Either way the guards hold: a step limit, known tools only, at most one notification per run,
 and tool output (feed text included) goes back to the model as data, never as instructions.
+
+Each turn and its tool steps are handed to a TurnRecorder as they happen (wiring hands in the
+memory), and the turn is closed in a `finally`, so a failed or interrupted turn is kept too.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
+import uuid
 from collections.abc import Iterator
 from typing import Any, Literal, Protocol
 
@@ -34,6 +39,7 @@ HELP = ("I can value a product (\"what is this worth: <description>\"), scan the
         "(\"notify me about the headphones\") and explain an estimate (\"explain that estimate\").")
 
 ONCE_PER_RUN = {"notify_user"}
+log = logging.getLogger(__name__)
 
 
 class ToolResult(BaseModel):
@@ -56,6 +62,17 @@ class Router(Protocol):
     def route(self, message: str) -> RouteLike: ...
 
 
+class TurnRecorder(Protocol):
+    """Keeps each chat turn and its tool steps (agents.memory.Memory is one)."""
+
+    def start_turn(self, session: str, message: str) -> int: ...
+
+    def record_step(self, turn_id: int, position: int, tool: str, arguments: dict[str, Any],
+                    result: str, status: str, seconds: float) -> None: ...
+
+    def finish_turn(self, turn_id: int, answer: str, outcome: str) -> None: ...
+
+
 class ToolStep(BaseModel):
     name: str
     arguments: dict[str, Any]
@@ -66,6 +83,7 @@ class ToolStep(BaseModel):
 
 class Reply(BaseModel):
     text: str
+    failed: bool = False  # the answer says that the request could not be done
 
 
 Event = ToolStep | Reply
@@ -73,13 +91,50 @@ Event = ToolStep | Reply
 
 class PlanningAgent:
     def __init__(self, llm: ChatModel, toolbox: Toolbox, router: Router, *,
-                 native_tools: bool | None = None, max_steps: int = 6):
+                 native_tools: bool | None = None, max_steps: int = 6,
+                 recorder: TurnRecorder | None = None, session: str | None = None):
         self.llm, self.toolbox, self.router = llm, toolbox, router
         self.native_tools = llm.supports_tools if native_tools is None else native_tools
         self.max_steps = max_steps
+        self.recorder = recorder
+        self.session = session or uuid.uuid4().hex[:12]  # one chat session: one planning agent
 
     def run(self, message: str, history: list[Message] | None = None) -> Iterator[Event]:
-        """Answer one user message, yielding each tool step as it starts and ends, then the reply."""
+        """Answer one user message, yielding each tool step as it starts and ends, then the reply.
+
+        The turn is recorded as it goes; a turn cut off (an error, the user leaving) is recorded
+        as failed with what it had done."""
+        turn = self._record("start_turn", self.session, message)
+        answer, failed, position = "", True, 0
+        try:
+            for event in self._answer(message, history):
+                if isinstance(event, ToolStep) and event.status != "pending" and turn is not None:
+                    position += 1
+                    self._record("record_step", turn, position, event.name, event.arguments,
+                                 event.result, event.status, event.seconds)
+                elif isinstance(event, Reply):
+                    answer, failed = event.text, event.failed
+                yield event
+        except BaseException as err:
+            failed = True
+            answer = answer or ("interrupted before the answer" if isinstance(err, GeneratorExit)
+                                else f"{type(err).__name__}: {err}")
+            raise
+        finally:
+            if turn is not None:
+                self._record("finish_turn", turn, answer, "failed" if failed else "ok")
+
+    def _record(self, method: str, *args: Any) -> Any:
+        """Keeping the turn is a record of the chat, not part of it: its failure only logs."""
+        if self.recorder is None:
+            return None
+        try:
+            return getattr(self.recorder, method)(*args)
+        except Exception:
+            log.exception("could not record the chat turn (%s)", method)
+            return None
+
+    def _answer(self, message: str, history: list[Message] | None) -> Iterator[Event]:
         if not message.strip():
             yield Reply(text=HELP)
             return
@@ -114,7 +169,10 @@ class PlanningAgent:
         step = None
         for step in self._execute(route.tool, dict(route.arguments), set()):
             yield step
-        yield Reply(text=step.result if step.status == "done" else f"Sorry, that failed: {step.result}")
+        if step.status == "done":
+            yield Reply(text=step.result)
+        else:
+            yield Reply(text=f"Sorry, that failed: {step.result}", failed=True)
 
     def _small_talk(self, message: str) -> str:
         try:
@@ -134,7 +192,7 @@ class PlanningAgent:
             try:
                 reply = self.llm.chat(messages, tools=self.toolbox.tools(), tool_choice="auto")
             except ProviderError as err:
-                yield Reply(text=f"The language model failed: {err}")
+                yield Reply(text=f"The language model failed: {err}", failed=True)
                 return
             if not reply.tool_calls:
                 yield Reply(text=reply.content.strip() or HELP)
@@ -147,4 +205,4 @@ class PlanningAgent:
                 payload = {"status": step.status, "result": step.result}
                 messages.append(Message(role="tool", tool_call_id=call.id, content=json.dumps(payload)))
         yield Reply(text="I stopped after the step limit; here is what the tools found:\n"
-                    + "\n".join(m.content for m in messages if m.role == "tool")[-2000:])
+                    + "\n".join(m.content for m in messages if m.role == "tool")[-2000:], failed=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from agents.pricing.text import clean_description
@@ -88,27 +89,30 @@ def load_pricer(name: str, settings: Settings) -> Pricer:
     return found[name]
 
 
-def price_report(settings: Settings, description: str) -> dict[str, Estimate]:
-    """Every available agent's estimate of one description, the ensemble last (CLI and UI)."""
+def price_report(description: str, found: Mapping[str, Pricer]) -> dict[str, Estimate]:
+    """Each of the loaded agents' estimate of one description, the ensemble last: what `launch.py
+    price` prints and the app's Price tab shows, from the one place both call."""
     import time
 
     from agents.pricing.ensemble import EnsembleAgent
 
     text = clean_description(description)
-    found = pricers(settings)
     if not found:
         raise ValueError("no pricing agent is built yet: run `launch.py train all` first")
-    ensemble = found.pop("ensemble", None)
+    ensemble = found.get("ensemble")
+    others = {name: p for name, p in found.items() if name != "ensemble"}
     report: dict[str, Estimate] = {}
-    if isinstance(ensemble, EnsembleAgent):
+    if isinstance(ensemble, EnsembleAgent):  # ask each member once: the same answers it blends
         started = time.perf_counter()
         answers, failures = ensemble.ask_members(text)
         report.update(answers)
         members = {m.name for m in ensemble.members}
-        report.update({name: p.estimate(text) for name, p in found.items() if name not in members})
+        report.update({name: p.estimate(text) for name, p in others.items() if name not in members})
         report["ensemble"] = ensemble.combine(answers, started, failures)
     else:
-        report.update({name: p.estimate(text) for name, p in found.items()})
+        report.update({name: p.estimate(text) for name, p in others.items()})
+        if ensemble is not None:
+            report["ensemble"] = ensemble.estimate(text)
     return report
 
 
@@ -117,6 +121,5 @@ def catalogue_map(settings: Settings, *, limit: int = 2000, method: str = "pca")
     from vectorstore.map import store_map
     from vectorstore.store import VectorStore
 
-    store = VectorStore.open(make_embedder(settings), chroma_dir=settings.chroma_dir,
-                             chroma_url=settings.chroma_url)
+    store = VectorStore.from_settings(make_embedder(settings), settings)
     return store_map(store, limit=limit, method=method)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 import time
 from collections.abc import Sequence
 
@@ -28,6 +27,7 @@ from agents.pricing.text import clean_descriptions
 from models.config import Settings
 from models.embeddings import Embedder
 from models.llm import ChatModel, Message, ProviderError, structured
+from models.text import first_amount
 from models.types import SHARPNESS, Estimate, Neighbour, neighbour_estimate
 from vectorstore.store import StoreError, VectorStore
 
@@ -37,7 +37,6 @@ DEFAULT_K = 10
 PLAUSIBLE_FACTOR = 3.0  # an LLM number beyond [min/3, max*3] of the neighbours' prices is not used
 PROMPT_CHARS = 1500
 HOSTED_PROVIDERS = ("openai", "anthropic")  # capable enough for the frontier to trust their number
-_NUMBER = re.compile(r"\$?\s*([0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(\.[0-9]+)?")
 
 
 class PriceAnswer(BaseModel):
@@ -65,14 +64,6 @@ def merge_evidence(by_meaning: Sequence[Neighbour], by_words: Sequence[Neighbour
             seen.add((n.title, n.price))
             merged.append(n)
     return merged
-
-
-def parse_price_text(text: str) -> float | None:
-    """The first dollar amount in a free-text answer ("about $1,299.99" -> 1299.99)."""
-    match = _NUMBER.search(text or "")
-    if not match:
-        return None
-    return float(match.group(1).replace(",", "") + (match.group(2) or ""))
 
 
 def frontier_asks_llm(spec: str, mode: str = "auto") -> bool:
@@ -120,8 +111,7 @@ class FrontierAgent:
         """The agent over the configured store (and the lexical index, when there is one), or None
         when the store is empty or unreachable."""
         try:
-            store = VectorStore.open(embedder, chroma_dir=settings.chroma_dir,
-                                     chroma_url=settings.chroma_url)
+            store = VectorStore.from_settings(embedder, settings)
             if store.count() == 0:
                 return None
         except StoreError as err:
@@ -143,7 +133,7 @@ class FrontierAgent:
             value: float | None = structured(self.llm, messages, PriceAnswer, max_tokens=50).price
         except ProviderError:
             try:  # some models will not fill a tool call; read a plain answer instead
-                value = parse_price_text(self.llm.chat(messages, max_tokens=20).content)
+                value = first_amount(self.llm.chat(messages, max_tokens=20).content)
             except ProviderError as err:
                 return None, f"{self.llm.name} failed ({str(err)[:120]})"
         if value is None:
