@@ -123,6 +123,14 @@ _ROUNDUP = re.compile(
     r"|\bdeals?\s+(?:on|at|from|under)\b|\bup\s+to\s+\d+\s*%|\b(?:site|store)wide\b", re.I)
 
 
+_FREE_WITH_PURCHASE = re.compile(r"\bfree\s+(?:w/|with)\s*(?:the\s+|any\s+|a\s+)?(?:purchase|order|buy)", re.I)
+
+
+def free_with_purchase(title: str) -> bool:
+    """ "Pixel Buds 2a: Free w/ purchase of a Pixel 10": the only price named is the other product's."""
+    return bool(_FREE_WITH_PURCHASE.search(title))
+
+
 def looks_like_roundup(title: str) -> bool:
     """A sale or collection of many products ("Target Home Furniture Sale: Up to 60% off")."""
     return bool(_ROUNDUP.search(title))

@@ -19,7 +19,13 @@ from urllib.parse import urlparse
 import feedparser
 from pydantic import BaseModel, Field
 
-from agents.deal_text import clean_html, extract_price, looks_like_roundup, product_description
+from agents.deal_text import (
+    clean_html,
+    extract_price,
+    free_with_purchase,
+    looks_like_roundup,
+    product_description,
+)
 from agents.feeds import FeedFetcher
 from models.llm import ChatModel, Message, ProviderError, structured
 from models.types import Deal
@@ -33,7 +39,7 @@ class SkippedEntry(BaseModel):
     feed: str
     title: str
     url: str = ""
-    code: Literal["roundup", "no_price", "zero_price", "implausible_price", "no_title", "no_link",
+    code: Literal["roundup", "free_with_purchase", "no_price", "zero_price", "implausible_price", "no_title", "no_link",
                   "duplicate", "cut_off"]
     reason: str
 
@@ -155,6 +161,8 @@ def _entry_to_deal(entry: Any, structured_price: float | None, feed: str) -> Dea
     body = _text(entry.get("summary") or "")
     if (entry.get("dealnews_dealtype") or "").strip().lower() == "sale":
         return skip("roundup", "a sale or roundup, not one product (feed marks it dealType=sale)")
+    if free_with_purchase(title):
+        return skip("free_with_purchase", "free with the purchase of another product: not a deal at any price of its own")
     price = structured_price
     if price is None:
         if looks_like_roundup(title):

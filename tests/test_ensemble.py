@@ -142,6 +142,8 @@ def test_train_all_then_price_from_the_cli(tmp_path: Path, monkeypatch) -> None:
         assert (tmp_path / "var" / "models" / name).is_file()
     again = runner.invoke(app, ["train", "all"])
     assert again.exit_code == 0 and "already built" in again.output
+    forced = runner.invoke(app, ["train", "all", "--force"])  # issue 13: it kept the split and baselines
+    assert forced.exit_code == 0 and "saved train" in forced.output and "baselines:" in forced.output
 
     priced = runner.invoke(app, ["price", "<p>Cordless drill, 20V, two batteries</p>", "--json"])
     assert priced.exit_code == 0, priced.output

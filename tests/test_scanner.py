@@ -275,3 +275,18 @@ def test_cli_all_feeds_failing_is_one_clear_error(tmp_path, monkeypatch):
     run = CliRunner().invoke(launch.app, ["scan", "--feed", str(tmp_path / "none.xml"), "--dry-run"])
     assert run.exit_code == 1
     assert "no feed could be read" in run.output and "Traceback" not in run.output
+
+
+def test_free_with_purchase_is_not_a_deal_at_the_other_products_price():
+    """Issue 13: 'Pixel Buds 2a: Free w/ purchase of ...' was priced at the phone's $130."""
+    rss = b"""<?xml version="1.0"?><rss version="2.0" xmlns:dealnews="http://www.dealnews.com/ns/"><channel>
+    <item><title>Google Pixel Buds 2a: Free w/ purchase of a Pixel 10</title>
+      <link>https://example.com/buds</link><dealnews:price>130.00</dealnews:price>
+      <description>Get the buds free with the purchase of a Pixel 10 phone for $130 off.</description></item>
+    <item><title>Anker 737 Power Bank for $59.99</title><link>https://example.com/anker</link>
+      <description>24,000mAh, 140W.</description></item>
+    </channel></rss>"""
+    parsed = parse_feed(rss, "test")
+    assert [d.title for d in parsed.deals] == ["Anker 737 Power Bank for $59.99"]
+    assert [(s.code, s.title) for s in parsed.skipped] == [
+        ("free_with_purchase", "Google Pixel Buds 2a: Free w/ purchase of a Pixel 10")]

@@ -27,9 +27,10 @@ from vectorstore.store import VectorStore
 Log = Callable[[str], None]
 
 
-def ensure_split(settings: Settings, log: Log = print) -> bool:
-    """Make the seeded split from the configured catalogue (and reference and extra data) if none exists."""
-    if data.split_exists(settings.split_dir):
+def ensure_split(settings: Settings, log: Log = print, *, force: bool = False) -> bool:
+    """Make the seeded split from the configured catalogue (and reference and extra data) if none
+    exists, or anew with `force`."""
+    if data.split_exists(settings.split_dir) and not force:
         return False
     if settings.catalogue is None:
         raise ValueError(f"no split at {settings.split_dir} and no catalogue to make one: set "
@@ -65,10 +66,10 @@ def make_split(settings: Settings, report: data.LoadReport, source: str, *, seed
     return splits
 
 
-def ensure_baselines(settings: Settings, log: Log = print) -> bool:
+def ensure_baselines(settings: Settings, log: Log = print, *, force: bool = False) -> bool:
     from training.baselines import BASELINES, baseline_path, train_baselines
 
-    if all(baseline_path(settings.models_dir, name).is_file() for name in BASELINES):
+    if all(baseline_path(settings.models_dir, name).is_file() for name in BASELINES) and not force:
         return False
     train_baselines(data.load_split(settings.split_dir, "train"), settings.models_dir)
     log(f"baselines: {', '.join(BASELINES)}")
@@ -149,9 +150,11 @@ def build_all(settings: Settings, *, force: bool = False, progress: bool = True,
     """Build whatever is missing (everything with force); returns the names of what was built."""
     embedder = make_embedder(settings)
     built = []
-    if ensure_split(settings, log):
+    # With force the split is made anew only from a configured catalogue (one made by
+    # `launch.py data --from-hub` has no file to remake it from).
+    if ensure_split(settings, log, force=force and settings.catalogue is not None):
         built.append("split")
-    if ensure_baselines(settings, log):
+    if ensure_baselines(settings, log, force=force):
         built.append("baselines")
     if build_store(settings, embedder, rebuild=force, progress=progress, log=log):
         built.append("store")
