@@ -229,3 +229,25 @@ def test_auth_lets_the_user_in_and_untrained_parts_say_so(app_with_auth):
     reply = answer(chat(client, "what is this worth: a cordless drill"))
     assert reply.startswith("I am not ready yet") and "launch.py train all" in reply
     assert client.predict(api_name="/deals")["data"] == []
+
+
+def test_the_activity_panel_shows_every_agents_lines(tmp_path):
+    """Issue 13: the panel listened to `agents` only, so feed outcomes and "notified via" lines
+    (logged as dealscout.*) never showed."""
+    import logging
+
+    from agents.wiring import Services
+    from models.config import Settings
+    from ui.app import DealScoutApp
+
+    ui = DealScoutApp(Services(Settings(data_dir=tmp_path, llm="local")))
+    try:
+        logging.getLogger("dealscout.scanner").info("feed traps.xml: 4 deals, 4 skipped")
+        logging.getLogger("dealscout.messaging").info("notified via json: Sony WH-1000XM5")
+        logging.getLogger("agents.workflow").info("scan: 1 feed read")
+        text = ui.logs.text()
+        assert "dealscout.scanner: feed traps.xml" in text and "notified via json" in text
+        assert "agents.workflow: scan" in text
+    finally:
+        for name in ("agents", "dealscout"):
+            logging.getLogger(name).removeHandler(ui.logs)

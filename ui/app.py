@@ -34,6 +34,9 @@ DEAL_TYPES = ["number", "str", "number", "number", "str", "number", "str", "mark
 DEAL_WIDTHS = ["5%", "33%", "8%", "8%", "10%", "9%", "9%", "9%", "9%"]
 
 
+ACTIVITY_LOGGERS = ("agents", "dealscout")
+
+
 class LogBuffer(logging.Handler):
     """The recent agent activity, for the dashboard's log panel."""
 
@@ -139,10 +142,13 @@ class DealScoutApp:
     def __init__(self, services: Services, *, scan_every_s: float | None = None):
         self.services = services
         self.logs = LogBuffer()
-        agents_log = logging.getLogger("agents")
-        agents_log.addHandler(self.logs)
-        if agents_log.getEffectiveLevel() > logging.INFO:  # else the activity panel stays empty
-            agents_log.setLevel(logging.INFO)
+        # Every agent's lines: modules log under their own name (agents.*), the pipeline's feed,
+        # scanner and messaging lines under dealscout.*.
+        for name in ACTIVITY_LOGGERS:
+            source = logging.getLogger(name)
+            source.addHandler(self.logs)
+            if source.getEffectiveLevel() > logging.INFO:  # else the activity panel stays empty
+                source.setLevel(logging.INFO)
         self.scan_every_s = scan_every_s or services.settings.scan_every_minutes * 60
         self.scheduler = None
 
