@@ -575,10 +575,13 @@ class SlowPricer:
         from tests.test_workflow import KeywordPricer
 
         self.seconds, self.inner = seconds, KeywordPricer()
+        self.gate: threading.Event | None = None  # when set here, every estimate waits for it
 
     def estimate(self, description: str):
         if not description.strip():
             raise ValueError("the description is empty: paste the product's title and details")
+        if self.gate is not None:
+            self.gate.wait(timeout=120)
         time.sleep(self.seconds)
         return self.inner.estimate(description)
 
@@ -690,10 +693,16 @@ def load_run(url: str, sessions: int, requests_per_session: int = 6, deadline_s:
     return result
 
 
-def burst_run(url: str, jobs: int, clients: int = 10, timeout_s: float = 120.0) -> LoadResult:
+def burst_run(url: str, jobs: int, clients: int = 10, timeout_s: float = 120.0,
+              release: threading.Event | None = None) -> LoadResult:
     """`jobs` /price requests submitted at once from `clients` sessions: more than the app's
-    queue holds, so some are refused; each refusal must say why."""
+    queue holds, so some are refused; each refusal must say why.
+
+    `release`: the event a gated pricer waits for; it is set once every job has reached the
+    server (queued, running or refused), so how many are refused does not depend on how fast
+    this machine submits them."""
     from gradio_client import Client
+    from gradio_client.utils import Status
 
     result = LoadResult(sessions=clients, requests=jobs)
     sessions = [Client(url, verbose=False) for _ in range(clients)]
@@ -701,6 +710,13 @@ def burst_run(url: str, jobs: int, clients: int = 10, timeout_s: float = 120.0) 
     submitted = [(time.perf_counter(), sessions[i % clients].submit(PRODUCTS[i % len(PRODUCTS)],
                                                                      api_name="/price"))
                  for i in range(jobs)]
+    if release is not None:
+        arrived = {Status.IN_QUEUE, Status.PROCESSING, Status.QUEUE_FULL}
+        deadline = time.monotonic() + timeout_s / 2
+        while time.monotonic() < deadline and not all(
+                job.done() or job.status().code in arrived for _, job in submitted):
+            time.sleep(0.05)
+        release.set()
     for sent_at, job in submitted:
         try:
             job.result(timeout=max(1.0, timeout_s - (time.perf_counter() - started)))

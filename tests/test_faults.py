@@ -9,6 +9,7 @@ benchmarks/reliability.py runs the same with more trials and sessions (tests/fau
 from __future__ import annotations
 
 import random
+import threading
 
 import pytest
 
@@ -102,11 +103,15 @@ def test_concurrent_sessions_lose_no_request(app, sessions):
 
 
 def test_a_burst_beyond_the_queue_is_refused_with_a_reason(app):
-    app.services.pricer.seconds = 0.1
+    """The pricer is held until every job has reached the server, so the queue is full whatever
+    the machine's load (it used to depend on a 0.1 s pricer outpacing the submissions)."""
+    gate = threading.Event()
+    app.services.pricer.gate = gate
     try:
-        result = burst_run(app.url, jobs=80, clients=8, timeout_s=90)
+        result = burst_run(app.url, jobs=80, clients=8, timeout_s=90, release=gate)
     finally:
-        app.services.pricer.seconds = 0.05
+        app.services.pricer.gate = None
+        gate.set()
     assert result.lost == 0, result
     assert result.answered >= 64 and result.errors, result  # the queue holds 64 waiting jobs
     assert {e for e in result.errors} == {"QueueError: Queue is full! Please try again."}
