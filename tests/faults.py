@@ -712,7 +712,7 @@ def burst_run(url: str, jobs: int, clients: int = 10, timeout_s: float = 120.0,
                  for i in range(jobs)]
     if release is not None:
         arrived = {Status.IN_QUEUE, Status.PROCESSING, Status.QUEUE_FULL}
-        deadline = time.monotonic() + timeout_s / 2
+        deadline = time.monotonic() + timeout_s * 2 / 3
         while time.monotonic() < deadline and not all(
                 job.done() or job.status().code in arrived for _, job in submitted):
             time.sleep(0.05)

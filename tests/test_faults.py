@@ -108,7 +108,7 @@ def test_a_burst_beyond_the_queue_is_refused_with_a_reason(app):
     gate = threading.Event()
     app.services.pricer.gate = gate
     try:
-        result = burst_run(app.url, jobs=80, clients=8, timeout_s=90, release=gate)
+        result = burst_run(app.url, jobs=80, clients=8, timeout_s=180, release=gate)
     finally:
         app.services.pricer.gate = None
         gate.set()
