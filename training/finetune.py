@@ -51,6 +51,7 @@ from training.lora_model import (
     target_stats,
 )
 
+HELDOUT_SHOWN = 10  # held-out answers written to summary.json, to read beside the scores
 # Settings a checkpoint must share with the run that resumes from it.
 RESUME_KEYS = {"lora", "head", "head_inner_size", "head_layers", "num_layers", "lm_loss_weight",
                "max_text_tokens", "chat_template", "train_items", "batch_size", "grad_accum", "lr",
@@ -120,6 +121,7 @@ class Finetune:
                       self.train_set + self.eval_set, context_length(base))
         self.max_answer_tokens = max(len(e.ids) - e.prompt_len for e in self.train_set)
         self.heldout: dict[str, dict[str, float]] | None = None
+        self.heldout_answers: list[dict[str, str]] = []
         self.weights = group_weights(self.train_set, config.balance)
         self.fallback = float(np.median([r["target"] for r in train_rows])) if self.stats else 0.0
         self.lm = add_lora(load_lm(base, config, self.device), config.lora)
@@ -224,8 +226,10 @@ class Finetune:
                    "batch_size": 2 * self.config.batch_size, "device": self.device}
         with self._autocast():
             with self.lm.disable_adapter():
-                before = heldout_score(self.lm, self.tokenizer, rows, **options)
-            after = heldout_score(self.lm, self.tokenizer, rows, **options)
+                before, said_before = heldout_score(self.lm, self.tokenizer, rows, **options)
+            after, said_after = heldout_score(self.lm, self.tokenizer, rows, **options)
+        self.heldout_answers = [{"reference": ref, "before": old, "after": new} for (ref, old), (_, new)
+                                in zip(said_before, said_after, strict=True)][:HELDOUT_SHOWN]
         return {"before": before, "after": after}
 
     def _fit_budget(self, started: float, first: int) -> None:
@@ -355,7 +359,8 @@ class Finetune:
         summary = {"steps": self.step, "train_rows": len(self.train_set),
                    "eval_rows": len(self.eval_set), "seed": self.config.seed,
                    "final_eval": self.history.eval[-1][1] if self.history.eval else {},
-                   "heldout": self.heldout, "max_answer_tokens": self.max_answer_tokens, **self.task}
+                   "heldout": self.heldout, "heldout_answers": self.heldout_answers,
+                   "max_answer_tokens": self.max_answer_tokens, **self.task}
         (self.out_dir / "summary.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
         plot_losses(self.history, self.out_dir / "loss.png")
         end = self.tokenizer.eos_token

@@ -74,17 +74,20 @@ def answer_loss(lm: Any, examples: list[Example], pad_id: int, device: torch.dev
 
 
 def score(lm: Any, tokenizer: Any, examples: list[Example], *, max_new_tokens: int,
-          batch_size: int, device: torch.device) -> dict[str, float]:
-    """exact / f1 over the short answers (with their count), loss over the long ones."""
+          batch_size: int, device: torch.device) -> tuple[dict[str, float], list[list[str]]]:
+    """exact / f1 over the short answers (with their count), loss over the long ones; and the
+    short ones as [reference, answer] pairs, to read."""
     short = [e for e in examples if answer_length(e) <= SHORT_ANSWER_TOKENS]
     long = [e for e in examples if answer_length(e) > SHORT_ANSWER_TOKENS]
     was_training = lm.training
     lm.eval()
     result: dict[str, float] = {}
+    said: list[list[str]] = []
     if short:
         references = [tokenizer.decode(e.ids[e.prompt_len:], skip_special_tokens=True).strip()
                       for e in short]
         answers = generate(lm, tokenizer, short, max_new_tokens, batch_size, device)
+        said = [[r, a] for r, a in zip(references, answers, strict=True)]
         result["short"] = float(len(short))
         result["exact"] = float(np.mean([normalize(a) == normalize(r)
                                          for a, r in zip(answers, references, strict=True)]))
@@ -95,4 +98,4 @@ def score(lm: Any, tokenizer: Any, examples: list[Example], *, max_new_tokens: i
         result["loss"] = answer_loss(lm, long, tokenizer.pad_token_id, device)
     if was_training:
         lm.train()
-    return result
+    return result, said
