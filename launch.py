@@ -210,7 +210,8 @@ def train_specialist(
     pairs: Annotated[Path | None, typer.Option(help="Fine-tune on any prompt/completion file (.csv, .jsonl, ShareGPT .json) instead of prices.")] = None,
     input_field: Annotated[str, typer.Option(help="With --pairs: the prompt column.")] = "input",
     output_field: Annotated[str, typer.Option(help="With --pairs: the answer column.")] = "output",
-    out: Annotated[Path | None, typer.Option(help="Output folder; default: <data>/models/specialist.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Output folder; default: <data>/models/specialist (with --pairs: <data>/models/finetune).")] = None,
+    max_steps: Annotated[int | None, typer.Option(help="Training steps (the preset's max_steps otherwise).", min=1)] = None,
     resume: Annotated[bool, typer.Option(help="Continue from the last checkpoint in the output folder.")] = True,
     force: Annotated[bool, typer.Option(help="Train again even when a specialist exists.")] = False,
 ) -> None:
@@ -236,7 +237,9 @@ def train_specialist(
             return
         resume = False  # a finished run's checkpoints are not a start for a new one
     try:
-        options = load_config(preset, config)
+        options = load_config(preset, config, pairs=pairs is not None)
+        if max_steps is not None:
+            options = options.model_copy(update={"max_steps": max_steps})
         base_dir = ensure_base_model(cfg.models_dir, base)
         if pairs is not None:
             data_dir = out / "dataset"
@@ -251,23 +254,32 @@ def train_specialist(
     scores = ", ".join(f"{k} {v:,.3f}" for k, v in result.final_eval.items())
     console.print(f"specialist: {result.steps} steps in {result.seconds / 60:.1f} min; eval {scores}; "
                   f"saved to {out} (loss curve: {out / 'loss.png'})")
+    if result.heldout:
+        for when in ("before", "after"):
+            found = ", ".join(f"{k} {v:.3f}" for k, v in result.heldout[when].items())
+            console.print(f"held-out pairs {when} fine-tuning: {found}")
+        console.print(f"export it: launch.py train export --run {out}")
 
 
 @train_app.command("export")
 def train_export(
-    out: Annotated[Path | None, typer.Option(help="Output folder; default: <data>/models/specialist-export.")] = None,
+    run: Annotated[Path | None, typer.Option(help="The trained run's folder (train specialist --out); default: <data>/models/specialist.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Output folder; default: beside the run, <run>-export.")] = None,
     converter: Annotated[Path | None, typer.Option(help="llama.cpp's convert_hf_to_gguf.py, for bases that did not come from a GGUF.")] = None,
 ) -> None:
-    """Merge the specialist's adapter into its base; write an Ollama Modelfile and a GGUF."""
-    from training.export import ExportError, export
+    """Merge a run's adapter into its base; write a GGUF and an Ollama Modelfile for its task."""
+    from models.config import is_hf_checkpoint
+    from training.export import ExportError, export, read_spec
 
     cfg = settings()
-    out = out or cfg.models_dir / "specialist-export"
-    from models.config import is_hf_checkpoint
-
-    base = cfg.base_model_dir
+    run = run or cfg.specialist_dir
+    out = out or run.parent / f"{run.name}-export"
     try:
-        written = export(cfg.specialist_dir, out, base if is_hf_checkpoint(base) else None, converter)
+        recorded = Path(read_spec(run).base_model)
+        # The base it was trained on; where that moved (a copied data folder), ours.
+        base = None if is_hf_checkpoint(recorded) or not is_hf_checkpoint(cfg.base_model_dir) \
+            else cfg.base_model_dir
+        written = export(run, out, base, converter)
     except ExportError as err:
         fail(str(err))
     for what in ("merged", "gguf", "modelfile"):
@@ -275,7 +287,12 @@ def train_export(
             console.print(f"{what}: {written[what]}")
     if written["note"]:
         console.print(written["note"])
-    console.print(f"Ollama: cd {out} && ollama create dealscout-specialist -f Modelfile")
+    import re
+
+    name = "dealscout-" + (re.sub(r"[^a-z0-9._-]+", "-", run.resolve().name.lower()) or "run")
+    console.print(f"Ollama: cd {out} && ollama create {name} -f Modelfile && ollama run {name}")
+    if written["gguf"] is not None:
+        console.print(f"DealScout: DEALSCOUT_LLM=local:{written['gguf'].resolve()}")
 
 
 @train_app.command("all")

@@ -62,9 +62,21 @@ def default_model_path() -> Path:
     return path
 
 
+def gguf_file(path: Path) -> Path:
+    """A GGUF file as given, or the one GGUF in a folder (e.g. `launch.py train export`'s)."""
+    path = path.expanduser().resolve()
+    if path.is_dir():
+        found = sorted(path.glob("*.gguf"))
+        if len(found) != 1:
+            what = "no .gguf file" if not found else f"{len(found)} .gguf files"
+            raise ProviderError(f"local model folder {path} has {what}: name the file")
+        return found[0]
+    return path
+
+
 def load_llama(path: Path, n_threads: int = N_THREADS) -> tuple[Any, threading.Lock]:
     """The process-wide llama.cpp model for `path` and the lock that guards it."""
-    path = path.expanduser().resolve()
+    path = gguf_file(path)
     with _loading:
         if (path, n_threads) not in _loaded:
             if not path.is_file():
@@ -85,7 +97,7 @@ class LocalChatModel:
     supports_tools = False  # a <=1.5B model cannot choose tools: the router does
 
     def __init__(self, path: Path | None = None, *, timeout_s: float = 60.0, n_threads: int = N_THREADS):
-        self.path = path or default_model_path()
+        self.path = gguf_file(path) if path else default_model_path()
         self.name = f"local:{self.path.name}"
         self.timeout_s = timeout_s  # how long to wait for another thread's call to finish
         self.calls = CallLog(self.name)

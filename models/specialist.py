@@ -12,7 +12,7 @@ the number after "Price is $" and we parse it.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from pydantic import BaseModel
@@ -72,6 +72,12 @@ class SpecialistSpec(BaseModel):
     num_layers: int | None = None  # the head reads this layer; the layers above are dropped
     generation_trained: bool = False  # the adapter also learnt to write the price (export)
     fallback_price: float  # the training median: the answer when a generation has no number
+    # What the run learnt, for its export (older specs: the price task, stop tokens guessed):
+    task: Literal["price", "pairs"] = "price"  # pairs: any prompt/completion file
+    data: str | None = None  # the pairs file's name
+    system: str | None = None  # the system turn the pairs had (the Modelfile's SYSTEM)
+    stop: list[str] = []  # what every trained answer ended with
+    max_answer_tokens: int | None = None  # the longest training answer, in tokens
 
 
 class PriceHead(nn.Module):

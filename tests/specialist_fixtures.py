@@ -10,18 +10,21 @@ import pytest
 from models.types import Item
 
 CATEGORIES = ("Appliances", "Software", "Automotive")
-_made: dict[int, Path] = {}
+_made: dict[tuple[int, float], Path] = {}
 
 
-def tiny_base(tmp_path_factory: pytest.TempPathFactory, layers: int = 4) -> Path:
+def tiny_base(tmp_path_factory: pytest.TempPathFactory, layers: int = 4, init: float = 0.02) -> Path:
     """make_tiny_base once per test session (every test module shares it)."""
-    if layers not in _made:
-        _made[layers] = make_tiny_base(tmp_path_factory.mktemp(f"tiny-base-{layers}"), layers)
-    return _made[layers]
+    if (layers, init) not in _made:
+        _made[layers, init] = make_tiny_base(tmp_path_factory.mktemp(f"tiny-base-{layers}"),
+                                             layers, init)
+    return _made[layers, init]
 
 
-def make_tiny_base(directory: Path, layers: int = 4) -> Path:
-    """Save a randomly initialised 4-layer, 32-wide llama + the SmolLM2 tokenizer to directory."""
+def make_tiny_base(directory: Path, layers: int = 4, init: float = 0.02) -> Path:
+    """Save a randomly initialised 4-layer, 32-wide llama + the SmolLM2 tokenizer to directory.
+    `init` is the weights' spread: at 0.02 every next token is about equally likely, and a few
+    LoRA steps cannot make one answer stand out; larger (0.3) they can."""
     import torch
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
@@ -35,9 +38,13 @@ def make_tiny_base(directory: Path, layers: int = 4) -> Path:
                          num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=2,
                          max_position_embeddings=512, tie_word_embeddings=True,
                          bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-                         pad_token_id=tokenizer.eos_token_id)
+                         pad_token_id=tokenizer.eos_token_id, initializer_range=init)
     torch.manual_seed(0)
-    LlamaForCausalLM(config).save_pretrained(str(directory))
+    model = LlamaForCausalLM(config)
+    if init != 0.02:  # padding_idx left the pad (= end) token's tied embedding at zero: at this
+        with torch.no_grad():  # spread every other logit dwarfs its 0, and no answer could end
+            model.get_input_embeddings().weight[tokenizer.eos_token_id].normal_(0, init)
+    model.save_pretrained(str(directory))
     tokenizer.save_pretrained(str(directory))
     (directory / GGUF_SOURCE_FILE).write_text(str(gguf), encoding="utf-8")
     return directory

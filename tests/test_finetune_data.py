@@ -103,7 +103,7 @@ def test_prepare_saves_a_loadable_dataset(tmp_path, tokenizer):
     prepare(source, tmp_path / "ds", tokenizer, eval_fraction=0.25, seed=3)
     loaded = load_from_disk(str(tmp_path / "ds"))
     assert (len(loaded["train"]), len(loaded["eval"])) == (15, 5)
-    assert set(loaded["train"].column_names) == {"prompt", "completion", "target"}
+    assert set(loaded["train"].column_names) == {"prompt", "completion", "target", "source"}
 
 
 def test_price_rows_cut_the_description_not_the_prompt(tokenizer):

@@ -1,6 +1,9 @@
-"""Export the specialist for Ollama / llama.cpp: merge the LoRA adapter into the base, save it,
-write an Ollama Modelfile, and convert to GGUF when we can.
+"""Export a fine-tuning run for Ollama / llama.cpp: merge the LoRA adapter into the base, save it,
+write an Ollama Modelfile for what the run learnt, and convert to GGUF when we can.
 
+The Modelfile is written from the run's spec: the exact prompt text it trained on (its chat
+template, and a SYSTEM line with `{{ .System }}` in the template when the pairs had a system
+turn), the token its answers ended with as the stop, and num_predict from its longest answer.
 The price head is not part of the exported model: Ollama and llama.cpp generate the price after
 "Price is $", which the completion loss taught the adapter. In DealScout the head is used.
 GGUF: a base that came from a GGUF (the shipped SmolLM2) is written back with that file's
@@ -31,6 +34,8 @@ from models.specialist import (
 from training.base_model import GGUF_SOURCE_FILE
 
 OLLAMA_PLACEHOLDER = "{{ .Prompt }}"
+OLLAMA_SYSTEM = "{{ .System }}"
+PRICE_NUM_PREDICT = 8  # older price specs did not record their longest answer
 
 
 class ExportError(RuntimeError):
@@ -40,7 +45,8 @@ class ExportError(RuntimeError):
 def read_spec(directory: Path) -> SpecialistSpec:
     path = directory / SPEC_FILE
     if not path.is_file():
-        raise ExportError(f"no trained specialist at {directory}: run `launch.py train specialist`")
+        raise ExportError(f"no trained run at {directory} (no {SPEC_FILE}): run `launch.py train "
+                          "specialist` (with --out for a run elsewhere) and pass its folder")
     return SpecialistSpec.model_validate_json(path.read_text(encoding="utf-8"))
 
 
@@ -66,37 +72,64 @@ def merge(directory: Path, out_dir: Path, base_model: Path | None = None) -> Pat
 def ollama_template(spec: SpecialistSpec, tokenizer: Any) -> str:
     """The exact text the model was trained on, with Ollama's placeholder for the description."""
     template = spec.prompt.template.replace("{text}", OLLAMA_PLACEHOLDER)
+    system = [{"role": "system", "content": OLLAMA_SYSTEM}] if spec.system is not None else []
     if spec.prompt.chat:
-        template = tokenizer.apply_chat_template([{"role": "user", "content": template}],
+        template = tokenizer.apply_chat_template([*system, {"role": "user", "content": template}],
                                                  add_generation_prompt=True, tokenize=False)
-    elif spec.prompt.add_special_tokens and tokenizer.bos_token and getattr(
+        return template
+    if system:  # finetune_data.render_prompt joins the turns so
+        template = f"{OLLAMA_SYSTEM}\n\n{template}"
+    if spec.prompt.add_special_tokens and tokenizer.bos_token and getattr(
             tokenizer, "add_bos_token", False):
         template = tokenizer.bos_token + template
     return template
 
 
-def stop_tokens(tokenizer: Any) -> list[str]:
-    found = [tokenizer.eos_token, "<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<|end_of_text|>"]
+def stop_tokens(tokenizer: Any, chat: bool = True) -> list[str]:
+    """The end-of-sequence token and, for a chat prompt, the template's end-of-turn tokens."""
+    found = [tokenizer.eos_token]
+    if chat:
+        found += ["<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<|end_of_text|>"]
     vocab = tokenizer.get_vocab()
     return list(dict.fromkeys(t for t in found if t and t in vocab))
+
+
+def num_predict(spec: SpecialistSpec) -> int:
+    """Room for the longest answer the run trained on (and a little more), never less than 8."""
+    if spec.max_answer_tokens is None:
+        return PRICE_NUM_PREDICT
+    return max(PRICE_NUM_PREDICT, spec.max_answer_tokens + max(4, spec.max_answer_tokens // 4))
 
 
 def write_modelfile(root: Path, spec: SpecialistSpec, tokenizer: Any, model_source: Path) -> Path:
     """root/Modelfile for `model_source` (a folder or GGUF under root; FROM is relative)."""
     template = ollama_template(spec, tokenizer)
-    if '"""' in template:
-        raise ExportError("the prompt template contains triple quotes, which a Modelfile cannot hold")
+    texts = [template] + ([spec.system] if spec.system is not None else [])
+    if any('"""' in text for text in texts):
+        raise ExportError("the prompt template or system turn contains triple quotes, which a "
+                          "Modelfile cannot hold")
+    if spec.task == "pairs":
+        about = [f"# DealScout fine-tune on {spec.data or 'prompt/completion pairs'}: answers as its "
+                 f"training pairs did (longest answer {spec.max_answer_tokens} tokens).",
+                 "# TEMPLATE is the exact prompt text it trained on"
+                 + (" (in the base's chat template)." if spec.prompt.chat else ".")]
+    else:
+        about = [
+            "# DealScout specialist: answers a product description's price in dollars.",
+            f"# Descriptions were cut to {spec.prompt.max_text_tokens} tokens in training; the price",
+            "# is generated here (DealScout itself uses the more accurate regression head).",
+            *([] if spec.generation_trained else [
+                "# This adapter was trained for the price head only: expect the base model's "
+                "answers."])]
+    stops = list(dict.fromkeys([*spec.stop, *stop_tokens(tokenizer, spec.prompt.chat)]))
     lines = [
-        "# DealScout specialist: answers a product description's price in dollars.",
-        f"# Descriptions were cut to {spec.prompt.max_text_tokens} tokens in training; the price",
-        "# is generated here (DealScout itself uses the more accurate regression head).",
-        *([] if spec.generation_trained else [
-            "# This adapter was trained for the price head only: expect the base model's answers."]),
+        *about,
         f"FROM ./{model_source.relative_to(root).as_posix()}",
         f'TEMPLATE """{template}"""',
+        *([f'SYSTEM """{spec.system}"""'] if spec.system is not None else []),
         "PARAMETER temperature 0",
-        "PARAMETER num_predict 8",
-        *[f'PARAMETER stop "{token}"' for token in stop_tokens(tokenizer)],
+        f"PARAMETER num_predict {num_predict(spec)}",
+        *[f'PARAMETER stop "{token}"' for token in stops],
     ]
     path = root / "Modelfile"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -109,7 +142,8 @@ def _permute(weights: np.ndarray, n_head: int) -> np.ndarray:
             .swapaxes(1, 2).reshape(weights.shape))
 
 
-def gguf_from_source(merged_dir: Path, source: Path, out_file: Path) -> Path:
+def gguf_from_source(merged_dir: Path, source: Path, out_file: Path,
+                     name: str = "DealScout specialist") -> Path:
     """Merged llama weights as an F16 GGUF; the tokenizer and provenance come from `source`
     (the GGUF the base was converted from), the shape from the merged config."""
     import gguf
@@ -132,7 +166,7 @@ def gguf_from_source(merged_dir: Path, source: Path, out_file: Path) -> Path:
             continue
         sub_type = field.types[-1] if field.types[0] == gguf.GGUFValueType.ARRAY else None
         writer.add_key_value(field.name, field.contents(), field.types[0], sub_type=sub_type)
-    writer.add_name("DealScout specialist")
+    writer.add_name(name)
     writer.add_file_type(gguf.LlamaFileType.MOSTLY_F16)
     writer.add_block_count(layers)
     writer.add_context_length(config["max_position_embeddings"])
@@ -188,13 +222,15 @@ def export(directory: Path, out_dir: Path, base_model: Path | None = None,
     for name in (SPEC_FILE, HEAD_FILE):
         if (directory / name).is_file():
             shutil.copy2(directory / name, out_dir / name)
-    gguf_file, note = out_dir / "specialist.gguf", ""
+    pairs = spec.task == "pairs"
+    gguf_file, note = out_dir / ("model.gguf" if pairs else "specialist.gguf"), ""
     source_record = merged / GGUF_SOURCE_FILE
     source = Path(source_record.read_text(encoding="utf-8").strip()) if source_record.is_file() else None
     if converter is not None:
         convert_with_llama_cpp(merged, converter, gguf_file)
     elif source is not None and source.is_file():
-        gguf_from_source(merged, source, gguf_file)
+        gguf_from_source(merged, source, gguf_file, f"DealScout fine-tune ({spec.data})"
+                         if pairs else "DealScout specialist")
     else:
         gguf_file = None
         note = ("no GGUF written: this base did not come from a GGUF; pass llama.cpp's "

@@ -35,8 +35,10 @@ from models.specialist import (
     to_price,
 )
 from models.types import Item
-from training.finetune_config import FinetuneConfig, FinetuneError
+from training.finetune_config import FinetuneConfig, FinetuneError, generation_only
 from training.head_refit import refit_head
+from training.heldout import SHORT_ANSWER_TOKENS
+from training.heldout import score as heldout_score
 from training.lora_model import (
     Example,
     add_lora,
@@ -49,6 +51,7 @@ from training.lora_model import (
     target_stats,
 )
 
+HELDOUT_SHOWN = 10  # held-out answers written to summary.json, to read beside the scores
 # Settings a checkpoint must share with the run that resumes from it.
 RESUME_KEYS = {"lora", "head", "head_inner_size", "head_layers", "num_layers", "lm_loss_weight",
                "max_text_tokens", "chat_template", "train_items", "batch_size", "grad_accum", "lr",
@@ -90,16 +93,19 @@ class TrainResult(BaseModel):
     steps: int
     seconds: float
     final_eval: dict[str, float]
+    heldout: dict[str, dict[str, float]] | None = None  # runs without a head: before / after
 
 
 class Finetune:
     """One fine-tuning run into `out_dir` (checkpoints under out_dir/checkpoints)."""
 
     def __init__(self, config: FinetuneConfig, base: Path, out_dir: Path, fmt: PromptFormat,
-                 train_rows: list[dict], eval_rows: list[dict], progress: bool = True):
+                 train_rows: list[dict], eval_rows: list[dict], progress: bool = True,
+                 task: dict | None = None):
         if not train_rows or not eval_rows:
             raise FinetuneError("need at least one training and one eval row")
         self.config, self.base, self.out_dir, self.fmt = config, base, out_dir, fmt
+        self.task = task or {}  # SpecialistSpec fields saying what a pairs run learnt
         self.progress = progress
         seed_everything(config.seed)
         if config.threads:
@@ -111,6 +117,11 @@ class Finetune:
         self.train_set = encode(train_rows, self.tokenizer, fmt, self.stats, answers)
         self.eval_set = encode(eval_rows[:config.eval_items], self.tokenizer, fmt, self.stats, answers)
         self.eval_prices = [r.get("target") for r in eval_rows[:config.eval_items]]
+        check_context(train_rows + eval_rows[:config.eval_items],
+                      self.train_set + self.eval_set, context_length(base))
+        self.max_answer_tokens = max(len(e.ids) - e.prompt_len for e in self.train_set)
+        self.heldout: dict[str, dict[str, float]] | None = None
+        self.heldout_answers: list[dict[str, str]] = []
         self.weights = group_weights(self.train_set, config.balance)
         self.fallback = float(np.median([r["target"] for r in train_rows])) if self.stats else 0.0
         self.lm = add_lora(load_lm(base, config, self.device), config.lora)
@@ -189,18 +200,37 @@ class Finetune:
                             lr=f"{self.scheduler.get_last_lr()[0]:.1e}")
             bar.update(1)
         bar.close()
-        if config.refit_head:
+        refitting = config.refit_head and self.head is not None
+        if refitting:
             self.history.eval.append((self.step, self.evaluate()))
             refit = refit_head(self.lm, self.head, config.head_layers, self.train_set,
                                self.weights, minutes=config.refit_minutes, seed=config.seed,
                                batch_size=2 * config.batch_size,
                                pad_id=self.tokenizer.pad_token_id, device=self.device,
                                autocast=self._autocast, progress=self.progress)
-        final = self.evaluate() | (refit if config.refit_head else {})
+        final = self.evaluate() | (refit if refitting else {})
         self.history.eval.append((self.step, final))
+        if self.head is None:
+            self.heldout = self.score_heldout()
         self.save_final()
         return TrainResult(directory=self.out_dir, steps=self.step,
-                           seconds=time.monotonic() - started, final_eval=final)
+                           seconds=time.monotonic() - started, final_eval=final,
+                           heldout=self.heldout)
+
+    def score_heldout(self) -> dict[str, dict[str, float]]:
+        """The eval slice answered by the base (adapter off) and by the tuned model."""
+        rows = self.eval_set[:self.config.score_items]
+        if not rows:
+            return {}
+        options = {"max_new_tokens": min(self.max_answer_tokens, SHORT_ANSWER_TOKENS) + 4,
+                   "batch_size": 2 * self.config.batch_size, "device": self.device}
+        with self._autocast():
+            with self.lm.disable_adapter():
+                before, said_before = heldout_score(self.lm, self.tokenizer, rows, **options)
+            after, said_after = heldout_score(self.lm, self.tokenizer, rows, **options)
+        self.heldout_answers = [{"reference": ref, "before": old, "after": new} for (ref, old), (_, new)
+                                in zip(said_before, said_after, strict=True)][:HELDOUT_SHOWN]
+        return {"before": before, "after": after}
 
     def _fit_budget(self, started: float, first: int) -> None:
         """Fit the schedule to the time budget, keeping room for the final evaluation. In the
@@ -326,12 +356,40 @@ class Finetune:
         history = {"config": self.config.model_dump(mode="json"), "train": self.history.train,
                    "eval": self.history.eval}
         (self.out_dir / "history.json").write_text(json.dumps(history, indent=1), encoding="utf-8")
+        summary = {"steps": self.step, "train_rows": len(self.train_set),
+                   "eval_rows": len(self.eval_set), "seed": self.config.seed,
+                   "final_eval": self.history.eval[-1][1] if self.history.eval else {},
+                   "heldout": self.heldout, "heldout_answers": self.heldout_answers,
+                   "max_answer_tokens": self.max_answer_tokens, **self.task}
+        (self.out_dir / "summary.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
         plot_losses(self.history, self.out_dir / "loss.png")
+        end = self.tokenizer.eos_token
         spec = SpecialistSpec(base_model=str(self.base.resolve()), prompt=self.fmt,
                               head=self.head_spec(), num_layers=self.config.num_layers,
                               generation_trained=self.config.lm_loss_weight > 0 or self.head is None,
-                              fallback_price=self.fallback)
+                              fallback_price=self.fallback, stop=[end] if end else [],
+                              max_answer_tokens=self.max_answer_tokens, **self.task)
         (self.out_dir / SPEC_FILE).write_text(spec.model_dump_json(indent=2), encoding="utf-8")
+
+
+def context_length(base: Path) -> int | None:
+    """How many tokens the base model reads at most (None: its config does not say)."""
+    from transformers import AutoConfig
+
+    return getattr(AutoConfig.from_pretrained(str(base)), "max_position_embeddings", None)
+
+
+def check_context(rows: list[dict], examples: list[Example], context: int | None) -> None:
+    """A pair longer than the model's context is an error naming it, not a crash mid-run."""
+    if context is None:
+        return
+    long = [(row, len(e.ids)) for row, e in zip(rows, examples, strict=True) if len(e.ids) > context]
+    if long:
+        row, size = max(long, key=lambda found: found[1])
+        where = row.get("source") or "a pair"
+        raise FinetuneError(f"{where}: prompt and answer are {size} tokens, more than the base "
+                            f"model's context of {context}; shorten or drop the pairs that long "
+                            f"({len(long)} of them)")
 
 
 def plot_losses(history: History, path: Path) -> None:
@@ -390,8 +448,15 @@ def train_on_pairs(config: FinetuneConfig, base: Path, dataset_dir: Path, out_di
         data = load_from_disk(str(dataset_dir))
     except FileNotFoundError as err:
         raise FinetuneError(f"no prepared dataset at {dataset_dir}") from err
-    config = config.model_copy(update={"head": False, "num_layers": None, "lm_loss_weight": 1.0})
-    fmt = PromptFormat(template="{text}", chat=False, max_text_tokens=config.max_text_tokens)
-    rows = [{"prompt": r["prompt"], "completion": r["completion"]} for r in data["train"]]
-    eval_rows = [{"prompt": r["prompt"], "completion": r["completion"]} for r in data["eval"]]
-    return Finetune(config, base, out_dir, fmt, rows, eval_rows, progress).run(resume)
+    from training.finetune_data import read_info
+
+    config = generation_only(config)  # a preset's head settings mean nothing without a head
+    info = read_info(dataset_dir)
+    fmt = PromptFormat(template="{text}", chat=bool(info and info.chat),
+                       max_text_tokens=config.max_text_tokens)
+    keys = ("prompt", "completion", "source")
+    rows = [{k: r.get(k) for k in keys} for r in data["train"]]
+    eval_rows = [{k: r.get(k) for k in keys} for r in data["eval"]]
+    task = {"task": "pairs", "data": info.source if info else None,
+            "system": info.system if info else None}
+    return Finetune(config, base, out_dir, fmt, rows, eval_rows, progress, task).run(resume)

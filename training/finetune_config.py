@@ -7,6 +7,9 @@
                          "grad_accum": 4, "lora": {"r": 32, "alpha": 64}}   (pip install bitsandbytes)
 
 Any field below can be changed with --config FILE.json; a rerun resumes from the last checkpoint.
+A run on prompt/completion pairs (--pairs) has no price head: a preset's head-only and
+price-only settings (PRICE_ONLY) are left aside for it, and generation_only() switches the
+head off whatever a config says.
 """
 
 from __future__ import annotations
@@ -65,6 +68,7 @@ class FinetuneConfig(BaseModel):
     load_in_4bit: bool = False  # QLoRA (bitsandbytes, CUDA only) for 8B-class bases
     gradient_checkpointing: bool = False
     threads: int | None = Field(None, ge=1)  # CPU threads; None: torch's default
+    score_items: int = Field(50, ge=0)  # runs without a head: held-out rows answered greedily
 
     @model_validator(mode="after")
     def _consistent(self) -> FinetuneConfig:
@@ -101,11 +105,32 @@ PRESETS: dict[str, FinetuneConfig] = {
 }
 
 
-def load_config(preset: str = "cpu", overrides: Path | None = None) -> FinetuneConfig:
-    """A preset, optionally changed by a JSON file of fields (nested for `lora`)."""
+# What a preset sets for the price task alone: the head and how it is fitted, the description
+# cut, category balance, the item subsample, and (CPU) no chat template to save tokens on
+# descriptions. A --pairs run takes the defaults of these instead (chat template: when the
+# base has one, as instruct models answer best in it), unless a --config file names them.
+PRICE_ONLY = {"head", "head_inner_size", "head_layers", "num_layers", "lm_loss_weight",
+              "huber_delta", "max_text_tokens", "chat_template", "balance", "refit_head",
+              "refit_minutes", "head_lr", "train_items"}
+
+
+def generation_only(config: FinetuneConfig) -> FinetuneConfig:
+    """The settings for a run without a price head: completion loss alone, nothing of the head."""
+    fields = config.model_dump() | {"head": False, "head_inner_size": 0, "head_layers": [],
+                                    "num_layers": None, "refit_head": False, "refit_minutes": None,
+                                    "lm_loss_weight": 1.0}
+    return FinetuneConfig.model_validate(fields)
+
+
+def load_config(preset: str = "cpu", overrides: Path | None = None, *,
+                pairs: bool = False) -> FinetuneConfig:
+    """A preset, optionally changed by a JSON file of fields (nested for `lora`). For a `pairs`
+    run the preset's PRICE_ONLY settings are dropped and the result is generation_only()."""
     if preset not in PRESETS:
         raise FinetuneError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
     fields = PRESETS[preset].model_dump(exclude_unset=True)
+    if pairs:
+        fields = {k: v for k, v in fields.items() if k not in PRICE_ONLY}
     if overrides is not None:
         try:
             changes = json.loads(overrides.read_text(encoding="utf-8"))
@@ -117,7 +142,8 @@ def load_config(preset: str = "cpu", overrides: Path | None = None) -> FinetuneC
             changes["lora"] = {**fields.get("lora", {}), **changes["lora"]}
         fields.update(changes)
     try:
-        return FinetuneConfig.model_validate(fields)
+        config = FinetuneConfig.model_validate(fields)
+        return generation_only(config) if pairs else config
     except ValidationError as err:
         first = err.errors()[0]
         where = ".".join(map(str, first["loc"])) or "config"

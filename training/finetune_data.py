@@ -10,6 +10,7 @@ import csv
 import gzip
 import json
 import random
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from models.types import Item
 
 SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant",
                   "system": "system", "model": "assistant"}
+INFO_FILE = "pairs.json"
 
 
 class FinetuneDataError(ValueError):
@@ -33,6 +35,7 @@ class Pair(BaseModel):
     messages: list[dict[str, str]]  # role/content, ending with the user's turn
     completion: str
     target: float | None = None  # a number to regress on, when the answer is one
+    where: str = ""  # file:line, for errors found later (e.g. too long for the model)
 
 
 def price_rows(items: list[Item], tokenizer: Any, fmt: PromptFormat) -> list[dict]:
@@ -59,7 +62,7 @@ def _pair_from_record(record: Any, where: str, input_field: str, output_field: s
     if not isinstance(record, dict):
         raise FinetuneDataError(f"{where}: expected an object, got {type(record).__name__}")
     if "conversations" in record:
-        return _sharegpt_pair(record["conversations"], where)
+        return _sharegpt_pair(record["conversations"], where).model_copy(update={"where": where})
     missing = [f for f in (input_field, output_field) if f not in record]
     if missing:
         have = ", ".join(sorted(map(str, record))) or "none"
@@ -68,7 +71,7 @@ def _pair_from_record(record: Any, where: str, input_field: str, output_field: s
     answer = record[output_field]
     target = float(answer) if isinstance(answer, int | float) and not isinstance(answer, bool) else None
     return Pair(messages=[{"role": "user", "content": _text(record[input_field], where, input_field)}],
-                completion=_text(answer, where, output_field), target=target)
+                completion=_text(answer, where, output_field), target=target, where=where)
 
 
 def _sharegpt_pair(turns: Any, where: str) -> Pair:
@@ -93,13 +96,19 @@ def _open(path: Path):
         path, encoding="utf-8", newline="")
 
 
-def _records(path: Path) -> Iterator[tuple[str, Any]]:
+def _records(path: Path, columns: tuple[str, ...] = ()) -> Iterator[tuple[str, Any]]:
     kind = path.name.removesuffix(".gz").rsplit(".", 1)[-1].lower()
     with _open(path) as f:
         if kind == "csv":
             reader = csv.DictReader(f)
             if not reader.fieldnames:
                 return
+            missing = [c for c in columns if c not in reader.fieldnames]
+            if missing:  # said at the header, before (and whether or not) any row follows
+                have = ", ".join(sorted(reader.fieldnames)) or "none"
+                raise FinetuneDataError(f"{path.name}:1: missing column(s) {', '.join(missing)} "
+                                        f"(columns: {have}); choose others with "
+                                        "--input-field/--output-field")
             for n, row in enumerate(reader, start=2):
                 yield f"{path.name}:{n}", {k: v for k, v in row.items() if k is not None}
         elif kind == "jsonl":
@@ -129,7 +138,7 @@ def read_pairs(path: Path, input_field: str = "input", output_field: str = "outp
         raise FinetuneDataError(f"{path}: no such file")
     try:
         pairs = [_pair_from_record(record, where, input_field, output_field)
-                 for where, record in _records(path)]
+                 for where, record in _records(path, (input_field, output_field))]
     except UnicodeDecodeError as err:
         raise FinetuneDataError(f"{path.name}: not UTF-8 text") from err
     if not pairs:
@@ -152,11 +161,33 @@ def render_prompt(tokenizer: Any, messages: list[dict[str, str]], chat: bool) ->
 
 
 def render(pairs: list[Pair], tokenizer: Any, chat_template: bool | None = None) -> list[dict]:
-    """Rows of prompt / completion (ending in the end-of-sequence token) / target."""
+    """Rows of prompt / completion (ending in the end-of-sequence token) / target / source."""
     chat = uses_chat_template(tokenizer, chat_template)
     end = tokenizer.eos_token or ""
     return [{"prompt": render_prompt(tokenizer, p.messages, chat), "completion": p.completion + end,
-             "target": p.target} for p in pairs]
+             "target": p.target, "source": p.where} for p in pairs]
+
+
+def system_prompt(pairs: list[Pair]) -> str | None:
+    """The system turn the pairs were trained with (the most common one), if any had one."""
+    systems = Counter(m["content"] for p in pairs for m in p.messages[:1] if m["role"] == "system")
+    return systems.most_common(1)[0][0] if systems else None
+
+
+class PairsInfo(BaseModel):
+    """What a prepared dataset was made from and how it was rendered (saved beside it)."""
+
+    source: str  # the pairs file's name
+    chat: bool  # rendered in the tokenizer's chat template
+    system: str | None = None  # the system turn, when the pairs had one
+    pairs: int
+    eval_fraction: float
+    seed: int
+
+
+def read_info(dataset_dir: Path) -> PairsInfo | None:
+    path = Path(dataset_dir) / INFO_FILE
+    return PairsInfo.model_validate_json(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
 def split_rows(rows: list[dict], eval_fraction: float = 0.1, seed: int = 42):
@@ -177,8 +208,13 @@ def split_rows(rows: list[dict], eval_fraction: float = 0.1, seed: int = 42):
 def prepare(path: Path, out_dir: Path, tokenizer: Any, *, input_field: str = "input",
             output_field: str = "output", eval_fraction: float = 0.1, seed: int = 42,
             chat_template: bool | None = None):
-    """Read a pairs file, render it for `tokenizer`, split it and save it with save_to_disk."""
-    dataset = split_rows(render(read_pairs(path, input_field, output_field), tokenizer,
-                                chat_template), eval_fraction, seed)
+    """Read a pairs file, render it for `tokenizer`, split it and save it with save_to_disk
+    (and how, in pairs.json beside it)."""
+    pairs = read_pairs(path, input_field, output_field)
+    dataset = split_rows(render(pairs, tokenizer, chat_template), eval_fraction, seed)
     dataset.save_to_disk(str(out_dir))
+    info = PairsInfo(source=Path(path).name, chat=uses_chat_template(tokenizer, chat_template),
+                     system=system_prompt(pairs), pairs=len(pairs), eval_fraction=eval_fraction,
+                     seed=seed)
+    (Path(out_dir) / INFO_FILE).write_text(info.model_dump_json(indent=1), encoding="utf-8")
     return dataset
