@@ -16,9 +16,9 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from agents.deal_text import clean_html
 from agents.feeds import USER_AGENT, FeedFetcher
 from agents.memory import Memory
+from models.text import clean_html
 
 MAX_PAGE_BYTES = 2 * 1024 * 1024
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.I | re.S)

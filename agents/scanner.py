@@ -20,7 +20,6 @@ import feedparser
 from pydantic import BaseModel, Field
 
 from agents.deal_text import (
-    clean_html,
     extract_price,
     free_with_purchase,
     looks_like_roundup,
@@ -28,6 +27,7 @@ from agents.deal_text import (
 )
 from agents.feeds import FeedFetcher
 from models.llm import ChatModel, Message, ProviderError, structured
+from models.text import clean_html
 from models.types import Deal
 
 log = logging.getLogger("dealscout.scanner")

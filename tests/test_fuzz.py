@@ -29,8 +29,9 @@ import typer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agents.deal_text import clean_html, extract_price, looks_like_roundup, product_description, product_name
+from agents.deal_text import extract_price, looks_like_roundup, product_description, product_name
 from agents.scanner import MAX_PLAUSIBLE_PRICE, parse_feed
+from models.text import clean_html
 from models.types import MAX_PRICE, MIN_PRICE
 from training.data import load_catalogue, parse_price, raw_item
 

@@ -1,18 +1,18 @@
 """What a pricer accepts: plain text cleaned from whatever a user or a feed gave.
 
-A leaf: every pricer imports it, and it imports nothing of ours, so the registry in
-agents/pricing/__init__.py can import the pricers without a cycle.
+A leaf: every pricer imports it, and it imports nothing of ours but models/text.py (the one HTML
+reader, itself a leaf), so the registry in agents/pricing/__init__.py can import the pricers
+without a cycle.
 """
 
 from __future__ import annotations
 
-import html
 import re
 from collections.abc import Sequence
 
+from models.text import clean_html
+
 MAX_DESCRIPTION_CHARS = 4000
-_HIDDEN = re.compile(r"<(script|style)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
-_TAG = re.compile(r"<(?:!--.*?--|[/!?]?[A-Za-z][^<>]{0,500})>", re.DOTALL)
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
@@ -25,9 +25,9 @@ def clean_description(text: str) -> str:
     if not isinstance(text, str):
         raise DescriptionError("the description must be text")
     text = text[: MAX_DESCRIPTION_CHARS * 50]  # a 10 MB paste is cut before any regex runs on it
-    if "<" in text:
-        text = _TAG.sub(" ", _HIDDEN.sub(" ", text))
-    text = _CONTROL.sub(" ", html.unescape(text))
+    if "<" in text or "&" in text:
+        text = clean_html(text)
+    text = _CONTROL.sub(" ", text)
     text = " ".join(text.split())[:MAX_DESCRIPTION_CHARS]
     if not any(ch.isalnum() for ch in text):
         raise DescriptionError("the description is empty: say what the product is")
