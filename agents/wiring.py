@@ -14,7 +14,7 @@ from agents.feeds import FeedFetcher
 from agents.memory import Memory
 from agents.messaging import MessagingAgent, Notifier
 from agents.pages import PageReader
-from agents.pricing import make_embedder, pricers
+from agents.pricing import main_pricer, make_embedder, pricers
 from agents.scanner import Scanner
 from agents.workflow import DealPipeline
 from models.config import Settings
@@ -23,16 +23,6 @@ from models.providers import make_chat_model
 from models.types import Pricer
 
 log = logging.getLogger(__name__)
-PREFERRED_PRICERS = ("ensemble", "frontier", "forest", "specialist")
-
-
-def main_pricer(found: dict[str, Pricer]) -> Pricer:
-    for name in PREFERRED_PRICERS:
-        if name in found:
-            return found[name]
-    raise ValueError("no pricing agent is built yet: run `launch.py train all` first")
-
-
 @dataclass
 class Services:
     """Everything heavy, built lazily once per process."""

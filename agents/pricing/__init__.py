@@ -73,6 +73,17 @@ def load_pricers(settings: Settings, embedder: Embedder | None = None
     return found, missing
 
 
+PREFERRED_PRICERS = ("ensemble", "frontier", "forest", "tfidf", "specialist")
+
+
+def main_pricer(found: dict[str, Pricer]) -> Pricer:
+    """The pricer that speaks for the app and the scans: the ensemble, else the best one built."""
+    for name in PREFERRED_PRICERS:
+        if name in found:
+            return found[name]
+    raise ValueError("no pricing agent is built yet: run `launch.py train all` first")
+
+
 def pricers(settings: Settings, embedder: Embedder | None = None) -> dict[str, Pricer]:
     """Every pricing agent whose artifacts exist, plus the ensemble over them when it is fitted.
 
