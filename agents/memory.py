@@ -185,6 +185,13 @@ def _owner_gone(owner: str, me: str) -> bool:
     return False
 
 
+def _storable(text: str, limit: int | None = None) -> str:
+    """Text as SQLite can keep it: characters UTF-8 cannot encode (a lone surrogate from a web
+    form) become '?', and at most `limit` characters are kept."""
+    text = text[:limit] if limit is not None else text
+    return text.encode("utf-8", "replace").decode("utf-8")
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat()
 
@@ -399,20 +406,21 @@ class Memory:
     def start_turn(self, session: str, message: str) -> int:
         with self._transaction() as db:
             return db.execute("INSERT INTO turns (session, message, started_at) VALUES (?, ?, ?)",
-                              (session, message[:STEP_RESULT_CHARS], _now())).lastrowid
+                              (_storable(session), _storable(message, STEP_RESULT_CHARS), _now())).lastrowid
 
     def record_step(self, turn_id: int, position: int, tool: str, arguments: dict[str, object],
                     result: str, status: str, seconds: float) -> None:
         with self._transaction() as db:
             db.execute("INSERT INTO steps (turn_id, position, tool, arguments, result, status, seconds) "
                        "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                       (turn_id, position, tool, json.dumps(arguments, default=str, ensure_ascii=False),
-                        result[:STEP_RESULT_CHARS], status, seconds))
+                       (turn_id, position, _storable(tool),
+                        _storable(json.dumps(arguments, default=str, ensure_ascii=False)),
+                        _storable(result, STEP_RESULT_CHARS), status, seconds))
 
     def finish_turn(self, turn_id: int, answer: str, outcome: str) -> None:
         with self._transaction() as db:
             db.execute("UPDATE turns SET answer = ?, outcome = ?, finished_at = ? WHERE id = ?",
-                       (answer[:STEP_RESULT_CHARS], outcome, _now(), turn_id))
+                       (_storable(answer, STEP_RESULT_CHARS), outcome, _now(), turn_id))
 
     def turns(self, limit: int = 20) -> list[Turn]:
         """The last `limit` chat turns, newest first, each with its tool steps in order."""

@@ -136,3 +136,15 @@ def test_the_wired_planner_records_into_the_memory(tmp_path):
                                    "pricer": object(), "router": None})
     assert list(services.planner().run("hi"))[-1].text == "Hello!"
     assert [t.message for t in services.memory.turns()] == ["hi"]
+
+
+def test_a_message_with_a_lone_surrogate_is_recorded(tmp_path):
+    with Memory(tmp_path / "m.db") as memory:
+        planner = agent(memory, FakeChatModel.tool_call("estimate_price", description="drill \udcff"),
+                        "About $80 for the drill \udcff.")
+        assert list(planner.run("drill \udcff 20V"))[-1].text == "About $80 for the drill \udcff."
+        [turn] = memory.turns()
+        assert turn.message == "drill ? 20V" and turn.answer == "About $80 for the drill ?."
+        assert turn.outcome == "ok"
+        [step] = turn.steps
+        assert step.arguments == {"description": "drill ?"} and "drill ?" in step.result
