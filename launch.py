@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
+import unicodedata
 from pathlib import Path
 from typing import Annotated
 
@@ -387,6 +388,13 @@ def price(
 
 # --- commands: history (agents/memory) ------------------------------------------------------
 
+def _shown(text: str) -> str:
+    """Stored chat text made safe for a terminal: control characters (an ANSI escape, NUL, BEL)
+    other than newline and tab are written as their escape, e.g. \\x1b, never sent as they are."""
+    return "".join(c if c in "\n\t" or unicodedata.category(c) != "Cc"
+                   else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
 @app.command()
 def history(
     limit: Annotated[int, typer.Option(min=1, help="How many turns, newest first.")] = 10,
@@ -410,15 +418,15 @@ def history(
         out.print("no chat turns yet: they are kept as the app's chat answers")
     for t in turns:
         mark = {"ok": "[green]ok[/green]", "failed": "[red]failed[/red]"}.get(t.outcome, t.outcome)
-        out.print(f"#{t.id} {t.started_at:%Y-%m-%d %H:%M:%S} {mark} [dim]session {t.session}[/dim]  "
-                  f"{escape(t.message[:120])}")
+        out.print(f"#{t.id} {t.started_at:%Y-%m-%d %H:%M:%S} {mark} "
+                  f"[dim]session {escape(_shown(t.session))}[/dim]  {escape(_shown(t.message[:120]))}")
         for step in t.steps:
             arguments = json.dumps(step.arguments, ensure_ascii=False)[:120]
             result = (step.result.strip().split("\n", 1)[0])[:120]
-            out.print(f"   {step.position}. {step.tool} {escape(arguments)} {step.status} "
-                      f"{step.seconds:.2f} s: [dim]{escape(result)}[/dim]")
+            out.print(f"   {step.position}. {escape(_shown(step.tool))} {escape(_shown(arguments))} "
+                      f"{step.status} {step.seconds:.2f} s: [dim]{escape(_shown(result))}[/dim]")
         answer = t.answer.strip().split("\n", 1)[0][:200] if t.answer else "(no answer)"
-        out.print(f"   answer: {escape(answer)}")
+        out.print(f"   answer: {escape(_shown(answer))}")
 
 # --- commands: scan, route (agents/) ---------------------------------------------------------
 

@@ -148,3 +148,20 @@ def test_a_message_with_a_lone_surrogate_is_recorded(tmp_path):
         assert turn.outcome == "ok"
         [step] = turn.steps
         assert step.arguments == {"description": "drill ?"} and "drill ?" in step.result
+
+
+def test_history_shows_control_characters_harmlessly_and_json_stays_exact(tmp_path, monkeypatch):
+    monkeypatch.setenv("DEALSCOUT_DATA_DIR", str(tmp_path))
+    message = "drill \x1b[31mred\x1b[0m \x00 \x07 \x9b2J\tend"
+    with Memory(tmp_path / "dealscout.db") as memory:
+        list(agent(memory, FakeChatModel.tool_call("estimate_price", description="a \x1b[2J drill"),
+                   "Answer \x1b]0;pwned\x07 done").run(message))
+    runner = CliRunner()
+    shown = runner.invoke(launch.app, ["history"])
+    assert shown.exit_code == 0, shown.output
+    assert not any(ord(c) < 32 and c not in "\n\t" or 0x7f <= ord(c) < 0xa0 for c in shown.output)
+    assert "drill \\x1b[31mred\\x1b[0m \\x00 \\x07 \\x9b2J" in shown.output  # rich expands the tab
+    assert "Answer \\x1b]0;pwned\\x07 done" in shown.output
+    as_json = json.loads(runner.invoke(launch.app, ["history", "--json"]).output)
+    assert as_json[0]["message"] == message
+    assert as_json[0]["answer"] == "Answer \x1b]0;pwned\x07 done"
