@@ -388,6 +388,9 @@ def price(
 
 # --- commands: history (agents/memory) ------------------------------------------------------
 
+HISTORY_LIMIT = 10_000  # the most turns `history` lists at once
+
+
 def _shown(text: str) -> str:
     """Stored chat text made safe for a terminal: control characters (an ANSI escape, NUL, BEL)
     other than newline and tab are written as their escape, e.g. \\x1b, never sent as they are."""
@@ -397,7 +400,7 @@ def _shown(text: str) -> str:
 
 @app.command()
 def history(
-    limit: Annotated[int, typer.Option(min=1, help="How many turns, newest first.")] = 10,
+    limit: Annotated[int, typer.Option(min=1, max=HISTORY_LIMIT, help="How many turns, newest first.")] = 10,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON array.")] = False,
 ) -> None:
     """List the last chat turns with their tool steps, to see why an answer went wrong."""

@@ -165,3 +165,13 @@ def test_history_shows_control_characters_harmlessly_and_json_stays_exact(tmp_pa
     as_json = json.loads(runner.invoke(launch.app, ["history", "--json"]).output)
     assert as_json[0]["message"] == message
     assert as_json[0]["answer"] == "Answer \x1b]0;pwned\x07 done"
+
+
+def test_history_limit_out_of_range_is_a_usage_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("DEALSCOUT_DATA_DIR", str(tmp_path))
+    runner = CliRunner()
+    for limit in ("99999999999999999999", "10001", "0"):
+        result = runner.invoke(launch.app, ["history", "--limit", limit])
+        assert result.exit_code == 2, (limit, result.output, result.exception)
+        assert "--limit" in result.output
+    assert runner.invoke(launch.app, ["history", "--limit", "10000"]).exit_code == 0
