@@ -175,3 +175,18 @@ def test_history_limit_out_of_range_is_a_usage_error(tmp_path, monkeypatch):
         assert result.exit_code == 2, (limit, result.output, result.exception)
         assert "--limit" in result.output
     assert runner.invoke(launch.app, ["history", "--limit", "10000"]).exit_code == 0
+
+
+def test_a_not_ready_chat_is_recorded_as_a_failed_turn(tmp_path):
+    from agents.wiring import Services
+    from models.config import Settings
+    from ui.app import DealScoutApp
+
+    ui = DealScoutApp(Services(Settings(_env_file=None, data_dir=tmp_path, feeds=[]),
+                               overrides={"llm": FakeChatModel(["unused"])}))  # no pricer built
+    [(shown, planner)] = list(ui.chat("what is a drill worth?", [], None))
+    assert planner is None and shown[0].content.startswith("I am not ready yet")
+    [turn] = ui.services.memory.turns()
+    assert (turn.message, turn.outcome, turn.steps) == ("what is a drill worth?", "failed", [])
+    assert turn.answer.startswith("I am not ready yet: no pricing agent is built yet")
+    assert turn.finished_at is not None

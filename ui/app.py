@@ -8,6 +8,7 @@ from __future__ import annotations
 import html
 import logging
 import re
+import uuid
 from collections import deque
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -158,7 +159,9 @@ class DealScoutApp:
         try:
             planner = planner or self.services.planner()
         except ValueError as err:  # e.g. no pricing agent built yet: say so in the chat
-            yield [gr.ChatMessage(role="assistant", content=shown_text(f"I am not ready yet: {err}"))], None
+            answer = f"I am not ready yet: {err}"
+            self._record_failed_turn(message, answer)
+            yield [gr.ChatMessage(role="assistant", content=shown_text(answer))], None
             return
         shown: list[gr.ChatMessage] = []
         for event in planner.run(message, history_messages(history)):
@@ -170,6 +173,16 @@ class DealScoutApp:
             elif isinstance(event, Reply):
                 shown.append(gr.ChatMessage(role="assistant", content=shown_text(event.text)))
             yield shown, planner
+
+    def _record_failed_turn(self, message: str, answer: str) -> None:
+        """Keep a turn that failed before a planner existed, as the planner keeps its own turns
+        (`launch.py history` shows it); like the planner's, a failure to record only logs."""
+        try:
+            memory = self.services.memory
+            turn = memory.start_turn(uuid.uuid4().hex[:12], message)
+            memory.finish_turn(turn, answer, "failed")
+        except Exception:
+            log.exception("could not record the chat turn")
 
     def deal_table(self) -> list[list[Any]]:
         """The opportunities found so far, newest first, as the Deals tab shows them."""
