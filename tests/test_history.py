@@ -190,3 +190,49 @@ def test_a_not_ready_chat_is_recorded_as_a_failed_turn(tmp_path):
     assert (turn.message, turn.outcome, turn.steps) == ("what is a drill worth?", "failed", [])
     assert turn.answer.startswith("I am not ready yet: no pricing agent is built yet")
     assert turn.finished_at is not None
+
+
+def test_a_huge_step_argument_is_cut_with_a_marker(tmp_path):
+    from agents.memory import STEP_ARGUMENT_CHARS
+
+    with Memory(tmp_path / "m.db") as memory:
+        turn = memory.start_turn("s", "price this")
+        memory.record_step(turn, 1, "estimate_price", {"description": "x" * 5_000_000}, "ok", "done", 0.1)
+        memory.record_step(turn, 2, "estimate_price", {"description": "a drill"}, "ok", "done", 0.1)
+        stored = [len(r[0]) for r in memory._db.execute("SELECT arguments FROM steps ORDER BY id")]
+        assert stored[0] <= STEP_ARGUMENT_CHARS + 200
+        big, small = memory.turns()[0].steps
+        assert small.arguments == {"description": "a drill"}
+        [(key, cut)] = big.arguments.items()
+        assert key == "truncated" and cut.startswith('{"description": "xxx')
+        assert "5000019 characters in all" in cut
+
+
+def test_only_the_newest_turns_are_kept_with_their_steps(tmp_path):
+    with Memory(tmp_path / "m.db", keep_turns=3) as memory:
+        for n in range(5):
+            turn = memory.start_turn("s", f"message {n}")
+            memory.record_step(turn, 1, "estimate_price", {"n": n}, "ok", "done", 0.1)
+            memory.finish_turn(turn, f"answer {n}", "ok")
+        assert [t.message for t in memory.turns()] == ["message 4", "message 3", "message 2"]
+        assert [s.arguments for t in memory.turns() for s in t.steps] == [{"n": 4}, {"n": 3}, {"n": 2}]
+        assert memory._db.execute("SELECT COUNT(*) FROM steps").fetchone()[0] == 3
+
+
+def test_a_new_database_is_readable_by_its_owner_only(tmp_path):
+    import os
+    import stat
+
+    path = tmp_path / "new.db"
+    with Memory(path) as memory:
+        memory.start_turn("s", "hi")
+        files = [p for p in tmp_path.iterdir() if p.name.startswith("new.db")]
+        assert {p.name for p in files} >= {"new.db", "new.db-wal"}
+        for each in files:
+            assert stat.S_IMODE(os.stat(each).st_mode) == 0o600, each
+    old = tmp_path / "old.db"
+    sqlite3.connect(old).close()
+    old.chmod(0o644)
+    with Memory(old) as memory:  # an existing database keeps its mode
+        memory.start_turn("s", "hi")
+    assert stat.S_IMODE(os.stat(old).st_mode) == 0o644
