@@ -135,7 +135,7 @@ def evaluate(
         out = scores.model_dump()
         print(json.dumps({**found.model_dump(), "model": model, "accuracy": out} if found else out))
         return
-    console.print(f"{model}: MAE ${scores.mae:,.2f} (95% ${scores.mae_low:,.2f}-${scores.mae_high:,.2f})"
+    console.print(f"{model}: MAE {money(scores.mae)} (95% {money(scores.mae_low)}-{money(scores.mae_high)})"
                   f"  RMSLE {scores.rmsle:.3f}  hits {scores.hits:.1%}  ({scores.n} items)")
     for cat, s in scores.per_category.items():
         console.print(f"  {cat:32} n={s.n:4}  MAE ${s.mae:8,.2f}  RMSLE {s.rmsle:.3f}  hits {s.hits:.1%}")
@@ -375,7 +375,7 @@ def price(
         return
     out = Console(highlight=False, soft_wrap=True)
     for name, e in report.items():
-        interval = f"  (${e.low:,.2f} - ${e.high:,.2f})" if e.low is not None else ""
+        interval = f"  ({money(e.low)} - {money(e.high)})" if e.low is not None else ""
         out.print(f"{name:12} ${e.value:>10,.2f}{interval}  [dim]{escape(e.note)}[/dim]")
     final = next(reversed(report.values()))
     if final.thin:

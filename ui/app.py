@@ -21,7 +21,7 @@ from agents.pricing import price_report
 from agents.schedule import ScanBusy, schedule
 from agents.wiring import Services
 from models.llm import Message
-from models.types import Estimate
+from models.types import Estimate, money
 
 log = logging.getLogger(__name__)
 EXAMPLES = [
@@ -116,10 +116,10 @@ def evidence_markdown(services: Services, opportunity_id: int) -> str:
     if found is None:
         return "Select a deal to see its evidence."
     o = found.opportunity
-    lines = [f"### {html.escape(o.deal.title)}", f"Price **${o.deal.price:,.2f}** — {html.escape(o.reason)}.",
+    lines = [f"### {html.escape(o.deal.title)}", f"Price **{money(o.deal.price)}** — {html.escape(o.reason)}.",
              "", html.escape(describe_estimate(o.estimate, neighbours=5)).replace("\n", "  \n")]
     if found.estimates:
-        lines.append("\nEach agent: " + ", ".join(f"{e.agent} ${e.value:,.2f}" for e in found.estimates))
+        lines.append("\nEach agent: " + ", ".join(f"{e.agent} {money(e.value)}" for e in found.estimates))
     return "\n".join(lines)
 
 
