@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
+import unicodedata
 from pathlib import Path
 from typing import Annotated
 
@@ -134,7 +135,7 @@ def evaluate(
         out = scores.model_dump()
         print(json.dumps({**found.model_dump(), "model": model, "accuracy": out} if found else out))
         return
-    console.print(f"{model}: MAE ${scores.mae:,.2f} (95% ${scores.mae_low:,.2f}-${scores.mae_high:,.2f})"
+    console.print(f"{model}: MAE {money(scores.mae)} (95% {money(scores.mae_low)}-{money(scores.mae_high)})"
                   f"  RMSLE {scores.rmsle:.3f}  hits {scores.hits:.1%}  ({scores.n} items)")
     for cat, s in scores.per_category.items():
         console.print(f"  {cat:32} n={s.n:4}  MAE ${s.mae:8,.2f}  RMSLE {s.rmsle:.3f}  hits {s.hits:.1%}")
@@ -374,7 +375,7 @@ def price(
         return
     out = Console(highlight=False, soft_wrap=True)
     for name, e in report.items():
-        interval = f"  (${e.low:,.2f} - ${e.high:,.2f})" if e.low is not None else ""
+        interval = f"  ({money(e.low)} - {money(e.high)})" if e.low is not None else ""
         out.print(f"{name:12} ${e.value:>10,.2f}{interval}  [dim]{escape(e.note)}[/dim]")
     final = next(reversed(report.values()))
     if final.thin:
@@ -387,9 +388,19 @@ def price(
 
 # --- commands: history (agents/memory) ------------------------------------------------------
 
+HISTORY_LIMIT = 10_000  # the most turns `history` lists at once
+
+
+def _shown(text: str) -> str:
+    """Stored chat text made safe for a terminal: control characters (an ANSI escape, NUL, BEL)
+    other than newline and tab are written as their escape, e.g. \\x1b, never sent as they are."""
+    return "".join(c if c in "\n\t" or unicodedata.category(c) != "Cc"
+                   else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
 @app.command()
 def history(
-    limit: Annotated[int, typer.Option(min=1, help="How many turns, newest first.")] = 10,
+    limit: Annotated[int, typer.Option(min=1, max=HISTORY_LIMIT, help="How many turns, newest first.")] = 10,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON array.")] = False,
 ) -> None:
     """List the last chat turns with their tool steps, to see why an answer went wrong."""
@@ -410,15 +421,15 @@ def history(
         out.print("no chat turns yet: they are kept as the app's chat answers")
     for t in turns:
         mark = {"ok": "[green]ok[/green]", "failed": "[red]failed[/red]"}.get(t.outcome, t.outcome)
-        out.print(f"#{t.id} {t.started_at:%Y-%m-%d %H:%M:%S} {mark} [dim]session {t.session}[/dim]  "
-                  f"{escape(t.message[:120])}")
+        out.print(f"#{t.id} {t.started_at:%Y-%m-%d %H:%M:%S} {mark} "
+                  f"[dim]session {escape(_shown(t.session))}[/dim]  {escape(_shown(t.message[:120]))}")
         for step in t.steps:
             arguments = json.dumps(step.arguments, ensure_ascii=False)[:120]
             result = (step.result.strip().split("\n", 1)[0])[:120]
-            out.print(f"   {step.position}. {step.tool} {escape(arguments)} {step.status} "
-                      f"{step.seconds:.2f} s: [dim]{escape(result)}[/dim]")
+            out.print(f"   {step.position}. {escape(_shown(step.tool))} {escape(_shown(arguments))} "
+                      f"{step.status} {step.seconds:.2f} s: [dim]{escape(_shown(result))}[/dim]")
         answer = t.answer.strip().split("\n", 1)[0][:200] if t.answer else "(no answer)"
-        out.print(f"   answer: {escape(answer)}")
+        out.print(f"   answer: {escape(_shown(answer))}")
 
 # --- commands: scan, route (agents/) ---------------------------------------------------------
 

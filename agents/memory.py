@@ -32,7 +32,7 @@ import sqlite3
 import threading
 import uuid
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -82,6 +82,8 @@ MIGRATIONS: list[tuple[str, tuple[str, ...]]] = [
         "CREATE INDEX steps_by_turn ON steps(turn_id)")),
 ]
 STEP_RESULT_CHARS = 4000  # a step's result as stored: enough to see what went wrong
+STEP_ARGUMENT_CHARS = 20_000  # a step's arguments (JSON) as stored; longer ones are cut, marked
+KEEP_TURNS = 5000  # chat turns kept, newest first; older ones go with their steps on insert
 # A claim older than this is taken over even when its owner may be alive (a hung process): far
 # longer than one delivery with its retries takes.
 CLAIM_LEASE = timedelta(minutes=10)
@@ -185,16 +187,43 @@ def _owner_gone(owner: str, me: str) -> bool:
     return False
 
 
+def _storable(text: str, limit: int | None = None) -> str:
+    """Text as SQLite can keep it: characters UTF-8 cannot encode (a lone surrogate from a web
+    form) become '?', and at most `limit` characters are kept."""
+    text = text[:limit] if limit is not None else text
+    return text.encode("utf-8", "replace").decode("utf-8")
+
+
+def _create_owner_only(path: Path) -> None:
+    """Create a new database file readable by its owner only (0600): it holds what users typed
+    in the chat. SQLite gives its -wal and -shm files the same mode. An existing file is left as
+    it is."""
+    with suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
+def _arguments_json(arguments: dict[str, object]) -> str:
+    """A step's arguments as stored: JSON, and when longer than STEP_ARGUMENT_CHARS, a JSON
+    object {"truncated": the start of it, marked with its full length}."""
+    text = json.dumps(arguments, default=str, ensure_ascii=False)
+    if len(text) > STEP_ARGUMENT_CHARS:
+        text = json.dumps({"truncated": f"{text[:STEP_ARGUMENT_CHARS]}… ({len(text)} characters in all)"},
+                          ensure_ascii=False)
+    return _storable(text)
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat()
 
 
 class Memory:
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, *, keep_turns: int = KEEP_TURNS):
         self.path = Path(path)
+        self.keep_turns = keep_turns
         self._lock = threading.RLock()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            _create_owner_only(self.path)
             self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None,
                                        check_same_thread=False)
             self._db.row_factory = sqlite3.Row
@@ -397,22 +426,30 @@ class Memory:
     # --- chat turns (the planner's TurnRecorder) ----------------------------------------------
 
     def start_turn(self, session: str, message: str) -> int:
+        """Record a new turn; the oldest turns beyond `keep_turns` go, with their steps."""
         with self._transaction() as db:
-            return db.execute("INSERT INTO turns (session, message, started_at) VALUES (?, ?, ?)",
-                              (session, message[:STEP_RESULT_CHARS], _now())).lastrowid
+            turn = db.execute("INSERT INTO turns (session, message, started_at) VALUES (?, ?, ?)",
+                              (_storable(session), _storable(message, STEP_RESULT_CHARS), _now())).lastrowid
+            cut = db.execute("SELECT id FROM turns ORDER BY id DESC LIMIT 1 OFFSET ?",
+                             (self.keep_turns,)).fetchone()
+            if cut is not None:
+                db.execute("DELETE FROM steps WHERE turn_id <= ?", (cut["id"],))
+                db.execute("DELETE FROM turns WHERE id <= ?", (cut["id"],))
+            return turn
 
     def record_step(self, turn_id: int, position: int, tool: str, arguments: dict[str, object],
                     result: str, status: str, seconds: float) -> None:
         with self._transaction() as db:
             db.execute("INSERT INTO steps (turn_id, position, tool, arguments, result, status, seconds) "
                        "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                       (turn_id, position, tool, json.dumps(arguments, default=str, ensure_ascii=False),
-                        result[:STEP_RESULT_CHARS], status, seconds))
+                       (turn_id, position, _storable(tool),
+                        _arguments_json(arguments),
+                        _storable(result, STEP_RESULT_CHARS), status, seconds))
 
     def finish_turn(self, turn_id: int, answer: str, outcome: str) -> None:
         with self._transaction() as db:
             db.execute("UPDATE turns SET answer = ?, outcome = ?, finished_at = ? WHERE id = ?",
-                       (answer[:STEP_RESULT_CHARS], outcome, _now(), turn_id))
+                       (_storable(answer, STEP_RESULT_CHARS), outcome, _now(), turn_id))
 
     def turns(self, limit: int = 20) -> list[Turn]:
         """The last `limit` chat turns, newest first, each with its tool steps in order."""

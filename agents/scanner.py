@@ -28,7 +28,7 @@ from agents.deal_text import (
 from agents.feeds import FeedFetcher
 from models.llm import ChatModel, Message, ProviderError, structured
 from models.text import clean_html
-from models.types import Deal
+from models.types import Deal, money
 
 log = logging.getLogger("dealscout.scanner")
 
@@ -176,7 +176,7 @@ def _entry_to_deal(entry: Any, structured_price: float | None, feed: str) -> Dea
     if price <= 0:
         return skip("zero_price", f"price is ${price:.2f}: free or a placeholder")
     if price > MAX_PLAUSIBLE_PRICE:
-        return skip("implausible_price", f"price ${price:,.2f} is not plausible")
+        return skip("implausible_price", f"price {money(price)} is not plausible")
     tags = entry.get("tags") or []
     category = entry.get("dealnews_category") or (tags[0].get("term") if tags else "") or ""
     retailer = entry.get("dealnews_retailer") or entry.get("vendorname") or ""

@@ -136,3 +136,103 @@ def test_the_wired_planner_records_into_the_memory(tmp_path):
                                    "pricer": object(), "router": None})
     assert list(services.planner().run("hi"))[-1].text == "Hello!"
     assert [t.message for t in services.memory.turns()] == ["hi"]
+
+
+def test_a_message_with_a_lone_surrogate_is_recorded(tmp_path):
+    with Memory(tmp_path / "m.db") as memory:
+        planner = agent(memory, FakeChatModel.tool_call("estimate_price", description="drill \udcff"),
+                        "About $80 for the drill \udcff.")
+        assert list(planner.run("drill \udcff 20V"))[-1].text == "About $80 for the drill \udcff."
+        [turn] = memory.turns()
+        assert turn.message == "drill ? 20V" and turn.answer == "About $80 for the drill ?."
+        assert turn.outcome == "ok"
+        [step] = turn.steps
+        assert step.arguments == {"description": "drill ?"} and "drill ?" in step.result
+
+
+def test_history_shows_control_characters_harmlessly_and_json_stays_exact(tmp_path, monkeypatch):
+    monkeypatch.setenv("DEALSCOUT_DATA_DIR", str(tmp_path))
+    message = "drill \x1b[31mred\x1b[0m \x00 \x07 \x9b2J\tend"
+    with Memory(tmp_path / "dealscout.db") as memory:
+        list(agent(memory, FakeChatModel.tool_call("estimate_price", description="a \x1b[2J drill"),
+                   "Answer \x1b]0;pwned\x07 done").run(message))
+    runner = CliRunner()
+    shown = runner.invoke(launch.app, ["history"])
+    assert shown.exit_code == 0, shown.output
+    assert not any(ord(c) < 32 and c not in "\n\t" or 0x7f <= ord(c) < 0xa0 for c in shown.output)
+    assert "drill \\x1b[31mred\\x1b[0m \\x00 \\x07 \\x9b2J" in shown.output  # rich expands the tab
+    assert "Answer \\x1b]0;pwned\\x07 done" in shown.output
+    as_json = json.loads(runner.invoke(launch.app, ["history", "--json"]).output)
+    assert as_json[0]["message"] == message
+    assert as_json[0]["answer"] == "Answer \x1b]0;pwned\x07 done"
+
+
+def test_history_limit_out_of_range_is_a_usage_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("DEALSCOUT_DATA_DIR", str(tmp_path))
+    runner = CliRunner()
+    for limit in ("99999999999999999999", "10001", "0"):
+        result = runner.invoke(launch.app, ["history", "--limit", limit])
+        assert result.exit_code == 2, (limit, result.output, result.exception)
+        assert "--limit" in result.output
+    assert runner.invoke(launch.app, ["history", "--limit", "10000"]).exit_code == 0
+
+
+def test_a_not_ready_chat_is_recorded_as_a_failed_turn(tmp_path):
+    from agents.wiring import Services
+    from models.config import Settings
+    from ui.app import DealScoutApp
+
+    ui = DealScoutApp(Services(Settings(_env_file=None, data_dir=tmp_path, feeds=[]),
+                               overrides={"llm": FakeChatModel(["unused"])}))  # no pricer built
+    [(shown, planner)] = list(ui.chat("what is a drill worth?", [], None))
+    assert planner is None and shown[0].content.startswith("I am not ready yet")
+    [turn] = ui.services.memory.turns()
+    assert (turn.message, turn.outcome, turn.steps) == ("what is a drill worth?", "failed", [])
+    assert turn.answer.startswith("I am not ready yet: no pricing agent is built yet")
+    assert turn.finished_at is not None
+
+
+def test_a_huge_step_argument_is_cut_with_a_marker(tmp_path):
+    from agents.memory import STEP_ARGUMENT_CHARS
+
+    with Memory(tmp_path / "m.db") as memory:
+        turn = memory.start_turn("s", "price this")
+        memory.record_step(turn, 1, "estimate_price", {"description": "x" * 5_000_000}, "ok", "done", 0.1)
+        memory.record_step(turn, 2, "estimate_price", {"description": "a drill"}, "ok", "done", 0.1)
+        stored = [len(r[0]) for r in memory._db.execute("SELECT arguments FROM steps ORDER BY id")]
+        assert stored[0] <= STEP_ARGUMENT_CHARS + 200
+        big, small = memory.turns()[0].steps
+        assert small.arguments == {"description": "a drill"}
+        [(key, cut)] = big.arguments.items()
+        assert key == "truncated" and cut.startswith('{"description": "xxx')
+        assert "5000019 characters in all" in cut
+
+
+def test_only_the_newest_turns_are_kept_with_their_steps(tmp_path):
+    with Memory(tmp_path / "m.db", keep_turns=3) as memory:
+        for n in range(5):
+            turn = memory.start_turn("s", f"message {n}")
+            memory.record_step(turn, 1, "estimate_price", {"n": n}, "ok", "done", 0.1)
+            memory.finish_turn(turn, f"answer {n}", "ok")
+        assert [t.message for t in memory.turns()] == ["message 4", "message 3", "message 2"]
+        assert [s.arguments for t in memory.turns() for s in t.steps] == [{"n": 4}, {"n": 3}, {"n": 2}]
+        assert memory._db.execute("SELECT COUNT(*) FROM steps").fetchone()[0] == 3
+
+
+def test_a_new_database_is_readable_by_its_owner_only(tmp_path):
+    import os
+    import stat
+
+    path = tmp_path / "new.db"
+    with Memory(path) as memory:
+        memory.start_turn("s", "hi")
+        files = [p for p in tmp_path.iterdir() if p.name.startswith("new.db")]
+        assert {p.name for p in files} >= {"new.db", "new.db-wal"}
+        for each in files:
+            assert stat.S_IMODE(os.stat(each).st_mode) == 0o600, each
+    old = tmp_path / "old.db"
+    sqlite3.connect(old).close()
+    old.chmod(0o644)
+    with Memory(old) as memory:  # an existing database keeps its mode
+        memory.start_turn("s", "hi")
+    assert stat.S_IMODE(os.stat(old).st_mode) == 0o644

@@ -141,3 +141,9 @@ def test_accuracy_on_the_labelled_set(router: Router) -> None:
     report = benchmark.score(router, cases)
     assert report["tool_accuracy"] >= 0.95, report["errors"]
     assert report["argument_accuracy"] >= 0.9, report["errors"]
+
+
+def test_a_price_cap_too_large_to_be_a_number_is_no_cap() -> None:
+    """The cap's number is read by models.text, the one home for "the number in this text"."""
+    assert price_cap("deals under $" + "9" * 400) is None
+    assert price_cap("deals under $" + "9" * 306 + "k") is None

@@ -8,6 +8,7 @@ from __future__ import annotations
 import html
 import logging
 import re
+import uuid
 from collections import deque
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -20,7 +21,7 @@ from agents.pricing import price_report
 from agents.schedule import ScanBusy, schedule
 from agents.wiring import Services
 from models.llm import Message
-from models.types import Estimate
+from models.types import Estimate, money
 
 log = logging.getLogger(__name__)
 EXAMPLES = [
@@ -115,10 +116,10 @@ def evidence_markdown(services: Services, opportunity_id: int) -> str:
     if found is None:
         return "Select a deal to see its evidence."
     o = found.opportunity
-    lines = [f"### {html.escape(o.deal.title)}", f"Price **${o.deal.price:,.2f}** — {html.escape(o.reason)}.",
+    lines = [f"### {html.escape(o.deal.title)}", f"Price **{money(o.deal.price)}** — {html.escape(o.reason)}.",
              "", html.escape(describe_estimate(o.estimate, neighbours=5)).replace("\n", "  \n")]
     if found.estimates:
-        lines.append("\nEach agent: " + ", ".join(f"{e.agent} ${e.value:,.2f}" for e in found.estimates))
+        lines.append("\nEach agent: " + ", ".join(f"{e.agent} {money(e.value)}" for e in found.estimates))
     return "\n".join(lines)
 
 
@@ -158,7 +159,9 @@ class DealScoutApp:
         try:
             planner = planner or self.services.planner()
         except ValueError as err:  # e.g. no pricing agent built yet: say so in the chat
-            yield [gr.ChatMessage(role="assistant", content=shown_text(f"I am not ready yet: {err}"))], None
+            answer = f"I am not ready yet: {err}"
+            self._record_failed_turn(message, answer)
+            yield [gr.ChatMessage(role="assistant", content=shown_text(answer))], None
             return
         shown: list[gr.ChatMessage] = []
         for event in planner.run(message, history_messages(history)):
@@ -170,6 +173,16 @@ class DealScoutApp:
             elif isinstance(event, Reply):
                 shown.append(gr.ChatMessage(role="assistant", content=shown_text(event.text)))
             yield shown, planner
+
+    def _record_failed_turn(self, message: str, answer: str) -> None:
+        """Keep a turn that failed before a planner existed, as the planner keeps its own turns
+        (`launch.py history` shows it); like the planner's, a failure to record only logs."""
+        try:
+            memory = self.services.memory
+            turn = memory.start_turn(uuid.uuid4().hex[:12], message)
+            memory.finish_turn(turn, answer, "failed")
+        except Exception:
+            log.exception("could not record the chat turn")
 
     def deal_table(self) -> list[list[Any]]:
         """The opportunities found so far, newest first, as the Deals tab shows them."""

@@ -12,6 +12,7 @@ one tool that sends something out) needs a short, direct request from the user.
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 from collections.abc import Sequence
@@ -22,6 +23,7 @@ from pydantic import BaseModel, Field
 
 from agents.chat.examples import EXAMPLES, SMALL_TALK
 from agents.chat.tools import TOOL_NAMES
+from models.text import first_amount
 
 MAX_CHARS = 20_000  # what a chat turn may carry into a tool argument
 SEMANTIC_CHARS = 1_000  # the classifier reads the opening; MiniLM stops at 256 tokens anyway
@@ -137,12 +139,13 @@ _INSTRUCTION_HEAD = re.compile(r"^(?:wh|how\b|is\b|can\b|could\b)|\b(?:worth|pri
 
 
 def parse_amount(text: str) -> float | None:
-    """200 from "$200", "200 dollars", "1,500", "$1.5k"; None when there is no number."""
-    match = re.search(r"\d[\d,]*(?:\.\d+)?", text)
-    if not match:
+    """200 from "$200", "200 dollars", "1,500", "$1.5k" (the number read by models.text); None when
+    there is none, or it is zero or too large to be finite."""
+    value = first_amount(text)
+    if value is None:
         return None
-    value = float(match.group().replace(",", ""))
-    return value * 1000 if re.search(r"\d\s?[kK]\b", text) else value
+    value = value * 1000 if re.search(r"\d\s?[kK]\b", text) else value
+    return value if math.isfinite(value) else None
 
 
 def price_cap(message: str) -> float | None:

@@ -28,7 +28,7 @@ from models.config import Settings
 from models.embeddings import Embedder
 from models.llm import ChatModel, Message, ProviderError, structured
 from models.text import first_amount
-from models.types import SHARPNESS, Estimate, Neighbour, neighbour_estimate
+from models.types import SHARPNESS, Estimate, Neighbour, money, neighbour_estimate
 from vectorstore.store import StoreError, VectorStore
 
 log = logging.getLogger(__name__)
@@ -80,7 +80,7 @@ def plausible_range(neighbours: Sequence[Neighbour]) -> tuple[float, float]:
 
 
 def price_messages(description: str, neighbours: Sequence[Neighbour]) -> list[Message]:
-    lines = "\n".join(f"- {n.title[:150]}: ${n.price:,.2f} (similarity {n.similarity:.2f})"
+    lines = "\n".join(f"- {n.title[:150]}: {money(n.price)} (similarity {n.similarity:.2f})"
                       for n in neighbours)
     return [
         Message(role="system", content="You estimate the retail price of products in US dollars. "
@@ -140,8 +140,8 @@ class FrontierAgent:
             return None, f"{self.llm.name} gave no number"
         low, high = plausible_range(neighbours)
         if not low <= value <= high:
-            return None, (f"{self.llm.name} said ${value:,.2f}, outside the plausible "
-                          f"${low:,.2f}-${high:,.2f} for similar items")
+            return None, (f"{self.llm.name} said {money(value)}, outside the plausible "
+                          f"{money(low)}-{money(high)} for similar items")
         return value, ""
 
     def _estimate(self, description: str, by_meaning: list[Neighbour], by_words: list[Neighbour],
@@ -155,7 +155,7 @@ class FrontierAgent:
             answer, why = self._ask_llm(description, neighbours[:self.k])
             if answer is not None:
                 value = answer
-                note = f"{self.llm.name} read {min(len(neighbours), self.k)} similar items (they alone: ${base:,.2f})"
+                note = f"{self.llm.name} read {min(len(neighbours), self.k)} similar items (they alone: {money(base)})"
             else:
                 note += f"; LLM answer not used: {why}"
         return Estimate(agent=self.name, value=round(value, 2), evidence=neighbours, note=note,
