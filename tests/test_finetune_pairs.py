@@ -78,6 +78,7 @@ def test_a_pairs_config_leaves_the_presets_price_settings_aside(tmp_path):
     ("", "no examples"),
     ("instruction,response\n", "no examples"),
     ("instruction,response\nonly,one\n", "at least two examples"),
+    ("instruction,response\n" + "x" * 200_000 + ",y\n", "qa.csv:2: not readable CSV"),  # a tryout's traceback
 ])
 def test_bad_pairs_files_are_one_clear_line(base, tmp_path, monkeypatch, text, expected):
     monkeypatch.setenv("DEALSCOUT_DATA_DIR", str(tmp_path / "var"))
@@ -142,6 +143,9 @@ def test_any_run_exports_from_the_cli(base, tmp_path, monkeypatch):
     assert "ollama create dealscout-qa" in " ".join(exported.output.split())
     missing = cli("train", "export", "--run", str(tmp_path / "nothing"))
     assert missing.exit_code == 1 and "no trained run" in missing.output
+    itself = cli("train", "export", "--run", str(tmp_path / "runs" / "qa"), "--out", str(tmp_path / "runs" / "qa"))
+    assert itself.exit_code == 1 and "not the run itself" in itself.output  # was a SameFileError
+    assert (tmp_path / "runs" / "qa" / SPEC_FILE).is_file()
 
 
 def test_the_modelfile_is_written_from_the_run(base, tmp_path):
@@ -165,6 +169,7 @@ def test_the_modelfile_is_written_from_the_run(base, tmp_path):
     assert template == trained_prompt and "SYSTEM" not in text
     assert f"PARAMETER num_predict {longest + 4}" in text
     assert 'PARAMETER stop "<|im_end|>"' in text and "FROM ./model.gguf" in text
+    assert "PARAMETER repeat_penalty 1" in text  # Ollama's 1.1 turned a trained "500" into "50"
 
 
 def test_sharegpt_with_a_system_turn_puts_it_in_the_modelfile(base, tmp_path):

@@ -129,6 +129,7 @@ def write_modelfile(root: Path, spec: SpecialistSpec, tokenizer: Any, model_sour
         f'TEMPLATE """{template}"""',
         *([f'SYSTEM """{spec.system}"""'] if spec.system is not None else []),
         "PARAMETER temperature 0",
+        "PARAMETER repeat_penalty 1",  # trained answers repeat digits ("500"); Ollama's 1.1 drops them
         f"PARAMETER num_predict {num_predict(spec)}",
         *[f'PARAMETER stop "{token}"' for token in stops],
     ]
@@ -216,6 +217,8 @@ def export(directory: Path, out_dir: Path, base_model: Path | None = None,
     """merged/ + Modelfile (+ specialist.gguf, and the spec and head for reference);
     returns what was written and any GGUF note."""
     spec = read_spec(directory)
+    if out_dir.resolve() == directory.resolve():
+        raise ExportError(f"export into a new folder, not the run itself ({directory}): pass another --out")
     try:
         merged = merge(directory, out_dir / "merged", base_model)
     except SpecialistError as err:

@@ -109,8 +109,12 @@ def _records(path: Path, columns: tuple[str, ...] = ()) -> Iterator[tuple[str, A
                 raise FinetuneDataError(f"{path.name}:1: missing column(s) {', '.join(missing)} "
                                         f"(columns: {have}); choose others with "
                                         "--input-field/--output-field")
-            for n, row in enumerate(reader, start=2):
-                yield f"{path.name}:{n}", {k: v for k, v in row.items() if k is not None}
+            n = 1
+            try:
+                for n, row in enumerate(reader, start=2):
+                    yield f"{path.name}:{n}", {k: v for k, v in row.items() if k is not None}
+            except csv.Error as err:  # e.g. a cell over 131,072 characters: far past any context
+                raise FinetuneDataError(f"{path.name}:{n + 1}: not readable CSV ({err})") from err
         elif kind == "jsonl":
             for n, line in enumerate(f, start=1):
                 if line.strip():
