@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -146,6 +147,13 @@ def test_any_run_exports_from_the_cli(base, tmp_path, monkeypatch):
     itself = cli("train", "export", "--run", str(tmp_path / "runs" / "qa"), "--out", str(tmp_path / "runs" / "qa"))
     assert itself.exit_code == 1 and "not the run itself" in itself.output  # was a SameFileError
     assert (tmp_path / "runs" / "qa" / SPEC_FILE).is_file()
+    shutil.copytree(tmp_path / "runs" / "qa", tmp_path / "runs" / "other")
+    other_spec = (tmp_path / "runs" / "other" / SPEC_FILE).read_text()
+    onto_a_run = cli("train", "export", "--run", str(tmp_path / "runs" / "qa"), "--out", str(tmp_path / "runs" / "other"))
+    assert onto_a_run.exit_code == 1 and "holds a trained run" in onto_a_run.output
+    assert (tmp_path / "runs" / "other" / SPEC_FILE).read_text() == other_spec  # nothing overwritten
+    again = cli("train", "export", "--run", str(tmp_path / "runs" / "qa"))  # over its own earlier export
+    assert again.exit_code == 0, again.output
 
 
 def test_the_modelfile_is_written_from_the_run(base, tmp_path):

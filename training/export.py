@@ -219,6 +219,8 @@ def export(directory: Path, out_dir: Path, base_model: Path | None = None,
     spec = read_spec(directory)
     if out_dir.resolve() == directory.resolve():
         raise ExportError(f"export into a new folder, not the run itself ({directory}): pass another --out")
+    if (out_dir / SPEC_FILE).is_file() and not (out_dir / "merged").is_dir():
+        raise ExportError(f"{out_dir} holds a trained run, not an export: pass another --out")
     try:
         merged = merge(directory, out_dir / "merged", base_model)
     except SpecialistError as err:
