@@ -22,7 +22,7 @@ import numpy as np
 from sklearn.linear_model import Ridge
 from sklearn.model_selection import KFold
 
-from agents.pricing.ensemble import Blend, EnsembleModel, best_similarity, features
+from agents.pricing.ensemble import Blend, EnsembleModel, best_similarity, features, interval
 from models.config import ENSEMBLE_FILE
 from models.types import Estimate, Item, Neighbour, Pricer
 from training.evaluate import deal_detection
@@ -105,7 +105,8 @@ def fit_ensemble(values: Mapping[str, np.ndarray], prices: Sequence[float], *,
                     for m in full.members} for i in range(len(prices_arr))]
         thin = [model.thin_reason(full, a) for a in answers]
         model.level = choose_level(oof, prices_arr, thin, threshold, evidence)
-        model.blends = [fit_blend(subset, values, prices_arr, model.level)[0] for subset in subsets]
+        for blend, blend_oof in fitted:  # only the half-width depends on the level
+            blend.halfwidth = conformal_halfwidth(np.abs(np.log(prices_arr) - blend_oof), model.level)
     return model
 
 
@@ -117,10 +118,10 @@ def choose_level(oof: np.ndarray, prices: np.ndarray, thin: list[str], threshold
     scored = []
     for level in LEVELS:
         h = conformal_halfwidth(residuals, level)
-        estimates = [Estimate(agent="ensemble", value=math.exp(c), low=math.exp(c - h * (2 if t else 1)),
-                              high=math.exp(c + h * (2 if t else 1)), thin=t,
+        estimates = [Estimate(agent="ensemble", value=math.exp(c), low=low, high=high, thin=t,
                               evidence=evidence[i] if evidence else [])
-                     for i, (c, t) in enumerate(zip(oof, thin, strict=True))]
+                     for i, (c, t) in enumerate(zip(oof, thin, strict=True))
+                     for low, high in [interval(c, h, t)]]
         scored.append((level, deal_detection(estimates, list(prices), threshold)))
     useful = [(lv, d) for lv, d in scored if d.flagged_50 >= USEFUL_RECALL]
     if useful:

@@ -42,6 +42,12 @@ def best_similarity(neighbours: Sequence[Neighbour]) -> dict[str, float]:
     return best
 
 
+def interval(centre: float, halfwidth: float, thin: str) -> tuple[float, float]:
+    """The interval around a log-price centre: twice as wide when the evidence is thin."""
+    width = halfwidth * (2 if thin else 1)
+    return math.exp(centre - width), math.exp(centre + width)
+
+
 def features(values: Sequence[float]) -> list[float]:
     """Each member's log-price, then their min and max."""
     logs = [math.log(max(v, 0.01)) for v in values]
@@ -59,8 +65,8 @@ class Blend(BaseModel):
     max_spread: float | None = None  # members' log-price spread beyond which they disagree wildly
 
     def spread(self, values: dict[str, float]) -> float:
-        logs = [math.log(max(values[m], 0.01)) for m in self.members]
-        return max(logs) - min(logs)
+        *_, low, high = features([values[m] for m in self.members])
+        return high - low
 
     def predict_log(self, values: dict[str, float]) -> float:
         x = features([values[m] for m in self.members])
@@ -124,13 +130,13 @@ class EnsembleAgent:
         centre = blend.predict_log({m: answers[m].value for m in blend.members})
         evidence = next((e.evidence for e in answers.values() if e.evidence), [])
         thin = self.model.thin_reason(blend, answers)
-        halfwidth = blend.halfwidth * (2 if thin else 1)
+        low, high = interval(centre, blend.halfwidth, thin)
         note = f"blend of {', '.join(blend.members)}; {self.model.level:.0%} interval"
         if failures:
             note += "; left out: " + "; ".join(failures)
         return Estimate(
             agent=self.name, value=round(math.exp(centre), 2),
-            low=round(math.exp(centre - halfwidth), 2), high=round(math.exp(centre + halfwidth), 2),
+            low=round(low, 2), high=round(high, 2),
             evidence=evidence, members={m: e.value for m, e in answers.items()}, note=note, thin=thin,
             latency_s=round(time.perf_counter() - started, 4))
 
