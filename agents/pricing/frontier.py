@@ -19,6 +19,7 @@ import logging
 import math
 import time
 from collections.abc import Sequence
+from itertools import zip_longest
 
 from pydantic import BaseModel, Field
 
@@ -57,9 +58,7 @@ def hybrid_estimate(by_meaning: Sequence[Neighbour], by_words: Sequence[Neighbou
 def merge_evidence(by_meaning: Sequence[Neighbour], by_words: Sequence[Neighbour]) -> list[Neighbour]:
     """Both sides' neighbours, alternating and most similar first, each product once."""
     merged, seen = [], set()
-    longer = by_meaning if len(by_meaning) > len(by_words) else by_words
-    for n in [n for pair in zip(by_meaning, by_words, strict=False) for n in pair] + \
-            longer[min(len(by_meaning), len(by_words)):]:
+    for n in (n for pair in zip_longest(by_meaning, by_words) for n in pair if n is not None):
         if (n.title, n.price) not in seen:
             seen.add((n.title, n.price))
             merged.append(n)
