@@ -83,6 +83,7 @@ class Deal(BaseModel):
     retailer: str = ""
     category: str = ""
     feed: str = ""
+    claimed_price: float | None = None  # the regular price the retailer claims (agents/claims.py)
     seen_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
 
 
