@@ -581,8 +581,9 @@ def run_app(
 
     cfg = settings()
     ui = DealScoutApp(Services(cfg))
-    if schedule_scans:
-        ui.set_schedule(cfg.scan_every_minutes, True)
+    saved = ui.services.settings_store.load()
+    if schedule_scans and saved.schedule_on:
+        ui.set_schedule(saved.scan_every_minutes, True, save=False)
     ui.build().launch(server_name=host, server_port=port, share=share, auth=credentials, mcp_server=mcp,
                       footer_links=["api"], show_error=True)
 

@@ -16,6 +16,7 @@ from agents.messaging import MessagingAgent, Notifier
 from agents.pages import PageReader
 from agents.pricing import main_pricer, make_embedder, pricers
 from agents.scanner import Scanner
+from agents.settings_store import RunSettings, SettingsStore
 from agents.workflow import DealPipeline
 from models.config import Settings
 from models.llm import ChatModel
@@ -38,6 +39,11 @@ class Services:
     @cached_property
     def memory(self) -> Memory:
         return self._get("memory", lambda: Memory(self.settings.database))
+
+    @cached_property
+    def settings_store(self) -> SettingsStore:
+        return self._get("settings_store",
+                         lambda: SettingsStore(self.memory, RunSettings.defaults(self.settings)))
 
     @cached_property
     def embedder(self):
@@ -71,9 +77,10 @@ class Services:
     def pipeline(self) -> DealPipeline:
         def build() -> DealPipeline:
             fetcher = FeedFetcher(validators=self.memory)
+            saved = self.settings_store.load()
             return DealPipeline(Scanner(fetcher), self.memory, self.pricer, self.messenger,
-                                feeds=self.settings.feeds, threshold=self.settings.threshold,
-                                notify_best=self.settings.notify_best,
+                                feeds=saved.feeds, threshold=saved.threshold,
+                                notify_best=saved.notify_best,
                                 lock_path=self.settings.data_dir / "scan.lock")
 
         return self._get("pipeline", build)

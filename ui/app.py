@@ -207,7 +207,11 @@ class DealScoutApp:
         except ValueError as err:
             raise gr.Error(str(err)) from err
 
-    def set_schedule(self, minutes: float, enabled: bool) -> str:
+    def set_schedule(self, minutes: float, enabled: bool, *, save: bool = True) -> str:
+        if save and (not enabled or (minutes and minutes >= 1)):
+            valid = bool(minutes and minutes >= 1)
+            self.services.settings_store.save(schedule_on=bool(enabled),
+                                              **({"scan_every_minutes": float(minutes)} if valid else {}))
         if self.scheduler is not None:
             self.scheduler.shutdown(wait=False)
             self.scheduler = None
@@ -224,16 +228,22 @@ class DealScoutApp:
         self.scheduler = schedule(scan, self.scan_every_s)
         return f"Scanning every {minutes:g} minutes (server-side, also with no browser open)."
 
-    def apply_settings(self, threshold: float, feeds_text: str) -> str:
+    def apply_settings(self, threshold: float, feeds_text: str, notify_best: float | None = None) -> str:
         feeds = [line.strip() for line in feeds_text.splitlines() if line.strip()]
         bad = [f for f in feeds if not f.startswith(("http://", "https://"))]
         if bad:
             return f"Only http(s) feed URLs can be set here: {', '.join(bad[:3])}"
         if threshold is None or threshold < 0:
             return "The threshold must be zero or more dollars."
+        if notify_best is not None and (notify_best < 1 or notify_best != int(notify_best)):
+            return "Alerts per scan must be a whole number, 1 or more."
         pipeline = self.services.pipeline
         pipeline.threshold, pipeline.feeds = float(threshold), feeds or pipeline.feeds
-        return f"Threshold ${threshold:,.0f}; {len(pipeline.feeds)} feeds."
+        if notify_best is not None:
+            pipeline.notify_best = int(notify_best)
+        self.services.settings_store.save(threshold=pipeline.threshold, feeds=pipeline.feeds,
+                                          notify_best=pipeline.notify_best)
+        return f"Threshold ${threshold:,.0f}; {pipeline.notify_best} alerts per scan; {len(pipeline.feeds)} feeds. Saved."
 
     def resend(self, opportunity_id: float | None) -> str:
         if opportunity_id is None:
@@ -255,7 +265,7 @@ class DealScoutApp:
     # --- layout ------------------------------------------------------------------------------
 
     def build(self) -> gr.Blocks:
-        s = self.services.settings
+        s = self.services.settings_store.load()
         with gr.Blocks(title="DealScout", analytics_enabled=False) as demo:
             gr.Markdown("# DealScout\nDeals worth your money, and what things are really worth.")
             with gr.Tab("Chat"):
@@ -290,6 +300,7 @@ class DealScoutApp:
                         every = gr.Number(value=s.scan_every_minutes, label="Scan every (minutes)")
                         enabled = gr.Checkbox(value=self.scheduler is not None, label="Scheduled scans on")
                         threshold = gr.Number(value=s.threshold, label="Threshold ($ below worth)")
+                        notify_best = gr.Number(value=s.notify_best, label="Alerts per scan", precision=0)
                     feeds = gr.Textbox(value="\n".join(s.feeds), lines=4, label="Feeds (one URL a line)")
                     apply = gr.Button("Apply")
                 activity = gr.Textbox(label="Agent activity", lines=8, max_lines=8, interactive=False)
@@ -307,7 +318,7 @@ class DealScoutApp:
                 table.select(pick, table, [selected, evidence], api_visibility="private")
                 resend.click(self.resend, selected, status, api_visibility="private")
                 enabled.change(self.set_schedule, [every, enabled], status, api_visibility="private")
-                apply.click(self.apply_settings, [threshold, feeds], status, api_visibility="private")
+                apply.click(self.apply_settings, [threshold, feeds, notify_best], status, api_visibility="private")
                 with gr.Accordion("Map of known products", open=False):
                     plot = gr.Plot()
                     gr.Button("Draw the map").click(self.deal_map, None, plot, api_visibility="private")
