@@ -17,6 +17,7 @@ from agents.pages import PageReader
 from agents.pricing import main_pricer, make_embedder, pricers
 from agents.scanner import Scanner
 from agents.settings_store import RunSettings, SettingsStore
+from agents.watchlist import Watchlist
 from agents.workflow import DealPipeline
 from models.config import Settings
 from models.llm import ChatModel
@@ -81,17 +82,23 @@ class Services:
             return DealPipeline(Scanner(fetcher), self.memory, self.pricer, self.messenger,
                                 feeds=saved.feeds, threshold=saved.threshold,
                                 notify_best=saved.notify_best,
-                                lock_path=self.settings.data_dir / "scan.lock")
+                                lock_path=self.settings.data_dir / "scan.lock",
+                                watchlist=self.watchlist, digest=saved.digest_hour is not None)
 
         return self._get("pipeline", build)
+
+    @cached_property
+    def watchlist(self) -> Watchlist:
+        return self._get("watchlist", lambda: Watchlist(self.memory, self.embedder))
 
     @cached_property
     def page_reader(self) -> PageReader:
         return self._get("page_reader", lambda: PageReader(self.memory))
 
-    def toolbox(self) -> DealTools:
-        return DealTools(self.pipeline, self.pricer, self.memory, self.messenger, self.page_reader)
+    def toolbox(self, user: str = "") -> DealTools:
+        return DealTools(self.pipeline, self.pricer, self.memory, self.messenger, self.page_reader, owner=user)
 
-    def planner(self) -> PlanningAgent:
-        """A planning agent for one chat session (cheap: it shares the heavy parts)."""
-        return PlanningAgent(self.llm, self.toolbox(), self.router, recorder=self.memory)
+    def planner(self, user: str = "") -> PlanningAgent:
+        """A planning agent for one chat session (cheap: it shares the heavy parts); `user` owns
+        the session's watches (the app's login name under --auth)."""
+        return PlanningAgent(self.llm, self.toolbox(user), self.router, recorder=self.memory)

@@ -6,7 +6,7 @@ import math
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field
 
@@ -94,6 +94,12 @@ class Opportunity(BaseModel):
     estimate: Estimate
     discount: float
     reason: str
+
+
+class TextEmbedder(Protocol):
+    """Normalised vectors for texts (models.embeddings.Embedder is one)."""
+
+    def embed(self, texts: Sequence[str]) -> Any: ...
 
 
 @runtime_checkable

@@ -13,11 +13,13 @@ from agents.chat.planner import ToolResult
 from agents.memory import Memory, StoredOpportunity
 from agents.messaging import MessagingAgent
 from agents.schedule import ScanBusy
+from agents.watchlist import Watchlist
 from agents.workflow import DealPipeline
 from models.llm import Tool
 from models.types import Estimate, Pricer, money
 
-TOOL_NAMES = ("estimate_price", "scan_deals", "list_opportunities", "notify_user", "explain_estimate")
+TOOL_NAMES = ("estimate_price", "scan_deals", "list_opportunities", "notify_user", "explain_estimate",
+              "watch_product", "list_watches", "unwatch")
 
 
 def describe_estimate(estimate: Estimate, neighbours: int = 3) -> str:
@@ -52,9 +54,11 @@ class DealTools:
     (pipeline, pricer, memory) are shared."""
 
     def __init__(self, pipeline: DealPipeline, pricer: Pricer, memory: Memory,
-                 messenger: MessagingAgent, lookup_url: Callable[[str], str] | None = None):
+                 messenger: MessagingAgent, lookup_url: Callable[[str], str] | None = None,
+                 owner: str = ""):
         self.pipeline, self.pricer, self.memory, self.messenger = pipeline, pricer, memory, messenger
         self.lookup_url = lookup_url
+        self.owner = owner  # whose watches these are: the app's login name under --auth
         self.last: tuple[str, Estimate] | None = None
 
     def tools(self) -> list[Tool]:
@@ -141,6 +145,33 @@ class DealTools:
         if members:
             detail += "\nRecorded estimates: " + ", ".join(f"{e.agent} {money(e.value)}" for e in members)
         return ToolResult(text=f"{head}\n{detail}{why}", data=estimate.model_dump())
+
+    def watch_product(self, query: str, max_price: float | None = None) -> ToolResult:
+        """Watch for a product: every scan checks new deals against it and alerts once per
+        matching deal (at or under max_price when given)."""
+        watch = self._watchlist().add(self.owner, query, max_price)
+        need = f" (a match must name {', '.join(watch.required)})" if watch.required else ""
+        return ToolResult(text=f"Watching {watch.describe()}{need}. Every scan checks it; "
+                               "you get one alert per matching deal.", data=watch.model_dump(mode="json"))
+
+    def list_watches(self) -> ToolResult:
+        """List the products the user is watching, with their numbers and price ceilings."""
+        watches = self._watchlist().watches(self.owner)
+        if not watches:
+            return ToolResult(text="You are not watching anything yet. Say e.g. “alert me when a "
+                                   "Sony WH-1000XM5 drops under $250”.", data=[])
+        return ToolResult(text="You are watching:\n" + "\n".join(w.describe() for w in watches),
+                          data=[w.model_dump(mode="json") for w in watches])
+
+    def unwatch(self, watch_id: int | None = None, query: str = "") -> ToolResult:
+        """Stop watching a product, named by its watch number or by words of what is watched."""
+        watch = self._watchlist().remove(self.owner, watch_id, query)
+        return ToolResult(text=f"Stopped watching {watch.describe()}.", data=watch.model_dump(mode="json"))
+
+    def _watchlist(self) -> Watchlist:
+        if self.pipeline.watchlist is None:
+            raise ValueError("watches are not enabled in this setup")
+        return self.pipeline.watchlist
 
     def _find(self, opportunity_id: int | None, query: str) -> StoredOpportunity:
         candidates = self.memory.list_opportunities(order="best", limit=200)
