@@ -38,7 +38,8 @@ QUERY_CHARS = 200
 SIMILARITY_FLOOR = 0.45  # MiniLM cosine between the query and the deal's title
 LOOKBACK = timedelta(days=2)  # a new watch also looks at the deals of the last two days
 _TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-./+]*")
-_STOP = frozenset("a an the any for of with and or in on to my me new some".split())
+_STOP = frozenset({"a", "an", "the", "any", "for", "of", "with", "and", "or", "in", "on", "to", "my", "me",
+                   "new", "some"})
 
 
 class WatchError(ValueError):
@@ -192,14 +193,13 @@ class Watchlist:
         found: list[Alert] = []
         for w_index, watch in enumerate(watches):
             done = self._progress(watch.id)
-            hits = [(deal, n) for d_index, (n, deal) in enumerate(deals)
+            hits = [(deal, self._estimate(deal)) for d_index, (n, deal) in enumerate(deals)
                     if n > done and self._matches(watch, deal, similar[w_index, d_index])]
-            alerts = [self._alert(watch, deal, self._estimate(deal)) for deal, _ in hits]
+            alerts = [self._alert(watch, deal, estimate) for deal, estimate in hits]
             if alerts and queue:
                 self.memory.queue_notifications(alerts)  # keyed: a repeat after a crash is dropped
             with self.memory.transaction() as db:
-                for (deal, _), alert in zip(hits, alerts, strict=True):
-                    estimate = self._estimate(deal)
+                for deal, estimate in hits:
                     db.execute("INSERT OR IGNORE INTO watch_matches (watch_id, deal_key, query, title, price, "
                                "estimate, url, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                                (watch.id, deal_key(deal), watch.query, deal.title, deal.price,

@@ -14,6 +14,7 @@ from agents.feeds import FeedFetcher
 from agents.memory import Memory
 from agents.messaging import MessagingAgent, Notifier
 from agents.pages import PageReader
+from agents.price_history import OfferGroups
 from agents.pricing import main_pricer, make_embedder, pricers
 from agents.scanner import Scanner
 from agents.settings_store import RunSettings, SettingsStore
@@ -83,13 +84,18 @@ class Services:
                                 feeds=saved.feeds, threshold=saved.threshold,
                                 notify_best=saved.notify_best,
                                 lock_path=self.settings.data_dir / "scan.lock",
-                                watchlist=self.watchlist, digest=saved.digest_hour is not None)
+                                watchlist=self.watchlist, offers=self.offers,
+                                digest=saved.digest_hour is not None)
 
         return self._get("pipeline", build)
 
     @cached_property
     def watchlist(self) -> Watchlist:
         return self._get("watchlist", lambda: Watchlist(self.memory, self.embedder))
+
+    @cached_property
+    def offers(self) -> OfferGroups:
+        return self._get("offers", lambda: OfferGroups(self.memory, self.embedder))
 
     @cached_property
     def page_reader(self) -> PageReader:

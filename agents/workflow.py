@@ -15,6 +15,7 @@ from pydantic import BaseModel
 
 from agents.memory import Memory, StoredOpportunity
 from agents.messaging import DeliveryReport, MessagingAgent
+from agents.price_history import OfferGroups
 from agents.scanner import Scanner, ScanResult
 from agents.schedule import scan_lock
 from agents.watchlist import Watchlist
@@ -114,13 +115,15 @@ class ScanReport(BaseModel):
 class DealPipeline:
     def __init__(self, scanner: Scanner, memory: Memory, pricer: Pricer, messenger: MessagingAgent,
                  *, feeds: Sequence[str], threshold: float, notify_best: int, lock_path: Path,
-                 watchlist: Watchlist | None = None, digest: bool = False):
+                 watchlist: Watchlist | None = None, offers: OfferGroups | None = None,
+                 digest: bool = False):
         self.scanner, self.memory, self.pricer, self.messenger = scanner, memory, pricer, messenger
         self.feeds = list(feeds)
         self.threshold = threshold
         self.notify_best = notify_best
         self.lock_path = lock_path
         self.watchlist = watchlist
+        self.offers = offers  # groups each deal with earlier offers of its product: its price history
         self.digest = digest  # True: the daily digest reports deals and watch matches, not one push each
 
     def assess(self) -> tuple[int, list[str], list[int]]:
@@ -145,6 +148,8 @@ class DealPipeline:
         with scan_lock(self.lock_path):
             result = self.scanner.scan(list(feeds or self.feeds))
             new = self.memory.record_scan(result)
+            if self.offers is not None:
+                self.offers.record()
             assessed, failed, ids = self.assess()
             if self.watchlist is not None:
                 self.watchlist.check(queue=not self.digest)

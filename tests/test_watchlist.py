@@ -17,7 +17,7 @@ from agents.memory import Memory
 from agents.messaging import MessagingAgent, Notifier
 from agents.scanner import Scanner
 from agents.schedule import schedule
-from agents.watchlist import Watchlist, WatchError, required_words, words_match
+from agents.watchlist import WatchError, Watchlist, required_words, words_match
 from agents.workflow import DealPipeline
 from models.embeddings import Embedder
 from models.llm import FakeChatModel

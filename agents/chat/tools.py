@@ -10,7 +10,8 @@ from typing import Any
 from pydantic import ValidationError, validate_call
 
 from agents.chat.planner import ToolResult
-from agents.memory import Memory, StoredOpportunity
+from agents.claims import claim_line
+from agents.memory import Memory, StoredOpportunity, deal_key
 from agents.messaging import MessagingAgent
 from agents.schedule import ScanBusy
 from agents.watchlist import Watchlist
@@ -135,7 +136,7 @@ class DealTools:
             estimate = opportunity.estimate
             members = evidence.estimates if evidence else []
             head = f"For {opportunity.deal.title[:90]} at {money(opportunity.deal.price)}:"
-            why = f"\nWhy it qualified: {opportunity.reason}."
+            why = f"\nWhy it qualified: {opportunity.reason}." + self._seen_before(opportunity)
         else:
             description, estimate = self.last
             members, head, why = [], f"For “{description[:90]}”:", ""
@@ -145,6 +146,18 @@ class DealTools:
         if members:
             detail += "\nRecorded estimates: " + ", ".join(f"{e.agent} {money(e.value)}" for e in members)
         return ToolResult(text=f"{head}\n{detail}{why}", data=estimate.model_dump())
+
+    def _seen_before(self, opportunity: StoredOpportunity) -> str:
+        """The retailer's claim beside our estimate, and the product's price history."""
+        deal, text = opportunity.deal, ""
+        if claim := claim_line(deal.price, deal.claimed_price, opportunity.estimate):
+            text += f"\n{claim}"
+        history = self.pipeline.offers.history(deal_key(deal)) if self.pipeline.offers is not None else None
+        if history is not None:
+            text += f"\nPrice history: {history.summary(deal.price)}" + "".join(
+                f"\n- {p.seen_at:%Y-%m-%d} {money(p.price)}" + (f" at {p.retailer}" if p.retailer else "")
+                for p in history.points[-8:])
+        return text
 
     def watch_product(self, query: str, max_price: float | None = None) -> ToolResult:
         """Watch for a product: every scan checks new deals against it and alerts once per
