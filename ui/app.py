@@ -22,6 +22,7 @@ from agents.schedule import ScanBusy, schedule
 from agents.wiring import Services
 from models.llm import Message
 from models.types import Estimate, money
+from ui.panels import evidence_extras, history_figure, user_of, watchlist_tab
 
 log = logging.getLogger(__name__)
 EXAMPLES = [
@@ -155,9 +156,9 @@ class DealScoutApp:
 
     # --- handlers ----------------------------------------------------------------------------
 
-    def chat(self, message: str, history: list[dict[str, Any]], planner: PlanningAgent | None):
+    def chat(self, message: str, history: list[dict[str, Any]], planner: PlanningAgent | None, user: str = ""):
         try:
-            planner = planner or self.services.planner()
+            planner = planner or self.services.planner(user)
         except ValueError as err:  # e.g. no pricing agent built yet: say so in the chat
             answer = f"I am not ready yet: {err}"
             self._record_failed_turn(message, answer)
@@ -274,9 +275,9 @@ class DealScoutApp:
                 box = gr.Textbox(placeholder="Ask: what is this worth: …, scan for deals now, best deals under $200",
                                  show_label=False, submit_btn=True)
 
-                def respond(message, shown, agent):
+                def respond(message, shown, agent, request: gr.Request):
                     shown = [*shown, gr.ChatMessage(role="user", content=shown_text(message))]
-                    for new, session_agent in self.chat(message, shown[:-1], agent):
+                    for new, session_agent in self.chat(message, shown[:-1], agent, user_of(request)):
                         yield "", [*shown, *new], session_agent
 
                 box.submit(respond, [box, chatbot, planner], [box, chatbot, planner], api_name="chat",
@@ -295,6 +296,7 @@ class DealScoutApp:
                 with gr.Row():
                     evidence = gr.Markdown("Select a deal to see its evidence.")
                     resend = gr.Button("Re-send alert", scale=0)
+                history_plot = gr.Plot(label="Price history", visible=False)
                 with gr.Accordion("Schedule and settings", open=False):
                     with gr.Row():
                         every = gr.Number(value=s.scan_every_minutes, label="Scan every (minutes)")
@@ -313,15 +315,19 @@ class DealScoutApp:
                 def pick(evt: gr.SelectData, rows):
                     row = evt.index[0] if isinstance(evt.index, list | tuple) else evt.index
                     opportunity_id = int(rows.iloc[row, 0])
-                    return opportunity_id, evidence_markdown(self.services, opportunity_id)
+                    text = "\n\n".join(filter(None, [evidence_markdown(self.services, opportunity_id),
+                                                       evidence_extras(self.services, opportunity_id)]))
+                    chart = history_figure(self.services, opportunity_id)
+                    return opportunity_id, text, gr.Plot(value=chart, visible=chart is not None)
 
-                table.select(pick, table, [selected, evidence], api_visibility="private")
+                table.select(pick, table, [selected, evidence, history_plot], api_visibility="private")
                 resend.click(self.resend, selected, status, api_visibility="private")
                 enabled.change(self.set_schedule, [every, enabled], status, api_visibility="private")
                 apply.click(self.apply_settings, [threshold, feeds, notify_best], status, api_visibility="private")
                 with gr.Accordion("Map of known products", open=False):
                     plot = gr.Plot()
                     gr.Button("Draw the map").click(self.deal_map, None, plot, api_visibility="private")
+            watchlist_tab(self.services)
             with gr.Tab("Price"):
                 description = gr.Textbox(lines=4, label="Product description")
                 go = gr.Button("Estimate", variant="primary")

@@ -1,0 +1,106 @@
+"""The app's panels for watches and price history: the Watchlist tab (per user under --auth,
+by Gradio's request username) and a deal's price-history chart and claim in its evidence."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+import gradio as gr
+
+from agents.claims import claim_line
+from agents.memory import deal_key
+from agents.watchlist import WatchError
+from agents.wiring import Services
+
+WATCH_COLUMNS = ["#", "watching", "price ceiling $", "matches", "since"]
+
+
+def user_of(request: gr.Request | None) -> str:
+    """Whose watches: the login name under --auth, "" (everyone's one list) without it."""
+    return (getattr(request, "username", None) or "") if request is not None else ""
+
+
+def watch_rows(services: Services, user: str) -> list[list[Any]]:
+    matches: dict[int, int] = {}
+    for match in services.watchlist.matches(user):
+        matches[match.watch_id] = matches.get(match.watch_id, 0) + 1
+    return [[w.id, w.query, w.max_price if w.max_price is not None else "", matches.get(w.id, 0),
+             f"{w.created_at:%Y-%m-%d %H:%M}"] for w in services.watchlist.watches(user)]
+
+
+def history_figure(services: Services, opportunity_id: int):
+    """A plotly chart of the product's prices over time, this offer marked; None when unknown."""
+    import plotly.graph_objects as go
+
+    found = services.memory.evidence(opportunity_id)
+    history = services.offers.history(deal_key(found.opportunity.deal)) if found else None
+    if history is None:
+        return None
+    points = history.points
+    figure = go.Figure(go.Scatter(
+        x=[p.seen_at for p in points], y=[p.price for p in points], mode="lines+markers",
+        text=[p.retailer or p.feed for p in points], hovertemplate="%{x|%Y-%m-%d %H:%M}: $%{y:,.2f} %{text}"))
+    deal = found.opportunity.deal
+    if deal.claimed_price is not None:
+        figure.add_hline(y=deal.claimed_price, line_dash="dot", annotation_text="retailer's regular price")
+    figure.update_layout(title=f"Price history: {history.summary(deal.price)}", height=280,
+                         margin={"l": 40, "r": 20, "t": 40, "b": 30}, yaxis_tickprefix="$",
+                         yaxis_rangemode="tozero")
+    return figure
+
+
+def evidence_extras(services: Services, opportunity_id: int) -> str:
+    """The retailer's claim beside our estimate and the history line, for the evidence text."""
+    found = services.memory.evidence(opportunity_id)
+    if found is None:
+        return ""
+    o = found.opportunity
+    lines = []
+    if claim := claim_line(o.deal.price, o.deal.claimed_price, o.estimate):
+        lines.append(claim)
+    history = services.offers.history(deal_key(o.deal))
+    if history is not None:
+        lines.append(f"Price history: {history.summary(o.deal.price)}")
+    return "\n\n".join(html.escape(line) for line in lines)
+
+
+def watchlist_tab(services: Services) -> None:
+    """The Watchlist tab's parts and handlers (call inside the Blocks)."""
+    with gr.Tab("Watchlist") as tab:
+        gr.Markdown("Tell DealScout what to watch for: every scan checks new deals against your "
+                    "watches and alerts once per matching deal. In the chat: “alert me when a Sony "
+                    "WH-1000XM5 drops under $250”, “what am I watching?”, “stop watching the headphones”.")
+        table = gr.Dataframe(headers=WATCH_COLUMNS, datatype=["number", "str", "str", "number", "str"],
+                             interactive=False, label="Your watches")
+        with gr.Row():
+            query = gr.Textbox(label="Watch for", placeholder="e.g. Sony WH-1000XM5 or 4K OLED TV", scale=3)
+            ceiling = gr.Number(label="Price ceiling $ (optional)", value=None)
+            add = gr.Button("Watch", variant="primary")
+        with gr.Row():
+            chosen = gr.Number(label="Watch #", value=None, precision=0)
+            remove = gr.Button("Stop watching")
+        said = gr.Markdown()
+
+        def rows(request: gr.Request):
+            return watch_rows(services, user_of(request))
+
+        def add_watch(text: str, cap: float | None, request: gr.Request):
+            user = user_of(request)
+            try:
+                watch = services.watchlist.add(user, text or "", cap if cap else None)
+            except WatchError as err:
+                return watch_rows(services, user), f"Not added: {html.escape(str(err))}."
+            return watch_rows(services, user), f"Watching {html.escape(watch.describe())}."
+
+        def remove_watch(number: float | None, request: gr.Request):
+            user = user_of(request)
+            try:
+                watch = services.watchlist.remove(user, int(number) if number is not None else None)
+            except WatchError as err:
+                return watch_rows(services, user), f"Nothing removed: {html.escape(str(err))}."
+            return watch_rows(services, user), f"Stopped watching {html.escape(watch.describe())}."
+
+        tab.select(rows, None, table, api_visibility="private")
+        add.click(add_watch, [query, ceiling], [table, said], api_visibility="private")
+        remove.click(remove_watch, chosen, [table, said], api_visibility="private")
