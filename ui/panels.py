@@ -4,6 +4,7 @@ by Gradio's request username) and a deal's price-history chart and claim in its 
 from __future__ import annotations
 
 import html
+from datetime import timedelta
 from typing import Any
 
 import gradio as gr
@@ -44,6 +45,9 @@ def history_figure(services: Services, opportunity_id: int):
     deal = found.opportunity.deal
     if deal.claimed_price is not None:
         figure.add_hline(y=deal.claimed_price, line_dash="dot", annotation_text="retailer's regular price")
+    if len({p.seen_at.date() for p in points}) == 1:  # one day: show the day, not its microseconds
+        day = points[0].seen_at.replace(hour=0, minute=0, second=0, microsecond=0)
+        figure.update_xaxes(range=[day - timedelta(days=3), day + timedelta(days=4)], tickformat="%b %d")
     figure.update_layout(title=f"Price history: {history.summary(deal.price)}", height=280,
                          margin={"l": 40, "r": 20, "t": 40, "b": 30}, yaxis_tickprefix="$",
                          yaxis_rangemode="tozero")
