@@ -584,6 +584,11 @@ def run_app(
     saved = ui.services.settings_store.load()
     if schedule_scans and saved.schedule_on:
         ui.set_schedule(saved.scan_every_minutes, True, save=False)
+    if saved.digest_hour is not None:
+        try:
+            ui.digest.start(saved.digest_hour)
+        except ValueError as err:
+            console.print(f"the daily digest is off: {err}")
     ui.build().launch(server_name=host, server_port=port, share=share, auth=credentials, mcp_server=mcp,
                       footer_links=["api"], show_error=True)
 

@@ -148,7 +148,7 @@ class Watchlist:
     def matches(self, owner: str | None = None, since: datetime | None = None) -> list[WatchMatch]:
         sql = ("SELECT m.* FROM watch_matches m LEFT JOIN watches w ON w.id = m.watch_id "
                "WHERE m.created_at >= ?")
-        params: list[object] = [(since or datetime.min.replace(tzinfo=UTC)).isoformat()]
+        params: list[object] = [(since or datetime.min.replace(tzinfo=UTC)).astimezone(UTC).isoformat()]
         if owner is not None:
             sql += " AND w.owner = ?"
             params.append(owner)

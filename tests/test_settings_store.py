@@ -54,3 +54,17 @@ def test_bad_values_are_refused_with_one_sentence(tmp_path):
                 raise AssertionError(f"{change} was accepted")
         assert store.load().notify_best == 3
         assert app_on(tmp_path / "x").apply_settings(50, "", 0) == "Alerts per scan must be a whole number, 1 or more."
+
+
+def test_the_digest_hour_is_saved_and_turns_per_deal_pushes_off_after_a_restart(tmp_path):
+    first = app_on(tmp_path)
+    assert first.digest.set_hour(24).startswith("The digest hour is a whole hour")
+    assert first.digest.set_hour(7) == "A daily digest at 07:00 with the day's best deals and watch matches."
+    first.digest.start(None)  # stop its scheduler; the saved hour stays
+    first.services.memory.close()
+    again = app_on(tmp_path)
+    assert again.services.settings_store.load().digest_hour == 7
+    assert again.services.pipeline.digest is True
+    assert again.digest.set_hour(None) == "One alert per deal (no daily digest)."
+    assert again.services.pipeline.digest is False
+    again.services.memory.close()

@@ -22,7 +22,7 @@ from agents.schedule import ScanBusy, schedule
 from agents.wiring import Services
 from models.llm import Message
 from models.types import Estimate, money
-from ui.panels import evidence_extras, history_figure, user_of, watchlist_tab
+from ui.panels import DigestControl, evidence_extras, history_figure, user_of, watchlist_tab
 
 log = logging.getLogger(__name__)
 EXAMPLES = [
@@ -153,6 +153,7 @@ class DealScoutApp:
                 source.setLevel(logging.INFO)
         self.scan_every_s = scan_every_s or services.settings.scan_every_minutes * 60
         self.scheduler = None
+        self.digest = DigestControl(services)
 
     # --- handlers ----------------------------------------------------------------------------
 
@@ -305,6 +306,7 @@ class DealScoutApp:
                         notify_best = gr.Number(value=s.notify_best, label="Alerts per scan", precision=0)
                     feeds = gr.Textbox(value="\n".join(s.feeds), lines=4, label="Feeds (one URL a line)")
                     apply = gr.Button("Apply")
+                    self.digest.controls(status)
                 activity = gr.Textbox(label="Agent activity", lines=8, max_lines=8, interactive=False)
                 timer = gr.Timer(10)
                 timer.tick(self.dashboard, None, [table, activity], api_visibility="private")

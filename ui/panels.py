@@ -10,6 +10,7 @@ from typing import Any
 import gradio as gr
 
 from agents.claims import claim_line
+from agents.digest import DailyDigest, schedule_digest
 from agents.memory import deal_key
 from agents.watchlist import WatchError
 from agents.wiring import Services
@@ -108,3 +109,40 @@ def watchlist_tab(services: Services) -> None:
         tab.select(rows, None, table, api_visibility="private")
         add.click(add_watch, [query, ceiling], [table, said], api_visibility="private")
         remove.click(remove_watch, chosen, [table, said], api_visibility="private")
+
+
+class DigestControl:
+    """The daily digest's hour (empty: one alert per deal), saved, and its schedule."""
+
+    def __init__(self, services: Services):
+        self.services, self.scheduler = services, None
+
+    def start(self, hour: int | None) -> None:
+        if self.scheduler is not None:
+            self.scheduler.shutdown(wait=False)
+            self.scheduler = None
+        pipeline = self.services.pipeline
+        pipeline.digest = hour is not None
+        if hour is not None:
+            self.scheduler = schedule_digest(DailyDigest(self.services.memory, self.services.messenger,
+                                                         self.services.watchlist, hour=hour,
+                                                         best=pipeline.notify_best))
+
+    def set_hour(self, hour: float | None) -> str:
+        if hour is not None and (hour != int(hour) or not 0 <= hour <= 23):
+            return "The digest hour is a whole hour from 0 to 23 (empty: one alert per deal)."
+        chosen = None if hour is None else int(hour)
+        self.services.settings_store.save(digest_hour=chosen)
+        try:
+            self.start(chosen)
+        except ValueError as err:  # e.g. no pricing agent yet: saved, and used once there is one
+            return f"Saved; the digest starts once the app can scan: {err}"
+        if chosen is None:
+            return "One alert per deal (no daily digest)."
+        return f"A daily digest at {chosen:02d}:00 with the day's best deals and watch matches."
+
+    def controls(self, status: gr.Textbox) -> None:
+        """The digest's row (call inside the settings accordion)."""
+        hour = gr.Number(value=self.services.settings_store.load().digest_hour, precision=0,
+                         label="Daily digest at hour (0-23; empty: one alert per deal)")
+        hour.change(self.set_hour, hour, status, api_visibility="private")
