@@ -3,6 +3,7 @@ taken as the price, and shown beside our estimate with a warning when it looks i
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,8 @@ from agents.claims import claim_line, claimed_price
 from agents.scanner import parse_feed
 from models.types import Estimate
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "feeds"
+# The captured feeds: where `make test` says, else beside the repository (as make finds them).
+SHARED = Path(os.environ.get("DEALSCOUT_TEST_FEEDS_DIR") or Path(__file__).resolve().parents[2] / "shared/data/feeds")
 FIXTURES = Path(__file__).parent / "fixtures" / "feeds"
 # Every deal the scanner keeps from the captured feeds and our fixtures: (feed, title start) ->
 # (price, claimed regular price or None). Entries without a claim must stay None.
