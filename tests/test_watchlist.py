@@ -154,3 +154,32 @@ def test_required_words_and_the_fallback_without_an_embedder():
     assert required_words("any 4K OLED TV") == ["4K", "OLED"]
     assert words_match("sony wh1000xm5", "Sony WH-1000XM5 headphones")
     assert not words_match("sony wh1000xm5", "Sony WH-1000XM4 headphones")
+
+
+def test_a_hosted_model_watches_by_native_tool_calling(world):
+    """An OpenAI-compatible server on loopback answers with a watch_product tool call, then text:
+    the watch is made with the model's arguments, and the model sees the tool's result."""
+    from models.config import Settings
+    from models.providers import make_chat_model
+
+    calls = iter([
+        {"tool_calls": [{"id": "c1", "type": "function", "function": {
+            "name": "watch_product", "arguments": json.dumps({"query": "4K OLED TV", "max_price": 800})}}]},
+        {"content": "Done: I will tell you when a 4K OLED TV is under $800."}])
+
+    def completions(req):
+        message = {"role": "assistant", "content": None, **next(calls)}
+        body = json.dumps({"id": "x", "object": "chat.completion", "created": 0, "model": "m",
+                           "choices": [{"index": 0, "message": message, "finish_reason": "stop"}]})
+        respond(body.encode(), "application/json")(req)
+
+    world.server.route("/v1/chat/completions", completions)
+    settings = Settings(_env_file=None, llm="openai:m", openai_api_key="sk-test",
+                        openai_base_url=world.server.url("/v1"))
+    planner = PlanningAgent(make_chat_model("openai:m", settings), world.tools("carol"), router=None)
+    events = list(planner.run("watch for any 4K OLED TV under $800"))
+    assert events[-1].text == "Done: I will tell you when a 4K OLED TV is under $800."
+    assert [w.describe() for w in world.watchlist.watches("carol")] == ["#1 4K OLED TV under $800.00"]
+    requests = [json.loads(r.body) for r in world.server.requests_to("/v1/chat/completions")]
+    assert {"watch_product", "list_watches", "unwatch"} <= {t["function"]["name"] for t in requests[0]["tools"]}
+    assert "Watching #1 4K OLED TV under $800.00" in requests[1]["messages"][-1]["content"]
