@@ -53,3 +53,14 @@ def test_a_deals_evidence_shows_its_price_history_chart(page):
     assert "Price history" in chart.first.inner_text()
     settled(page)
     page.screenshot(path=ARTIFACTS / "deals-price-history.png", full_page=True)
+
+
+def test_explain_estimate_in_chat_shows_the_price_history_chart(page):
+    page.get_by_role("tab", name="Chat").click()
+    send(page, "explain the estimate for the sony headphones")
+    page.locator(".bot").filter(has_text="Price history: First time seen.").last.wait_for()
+    chart = page.locator(".bot .js-plotly-plot, .message .js-plotly-plot").last
+    chart.wait_for()
+    assert "Price history" in chart.inner_text()
+    settled(page)
+    page.screenshot(path=ARTIFACTS / "chat-price-history.png", full_page=True)

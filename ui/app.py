@@ -22,7 +22,7 @@ from agents.schedule import ScanBusy, schedule
 from agents.wiring import Services
 from models.llm import Message
 from models.types import Estimate, money
-from ui.panels import DigestControl, evidence_extras, history_figure, user_of, watchlist_tab
+from ui.panels import DigestControl, evidence_extras, history_chart_message, history_figure, user_of, watchlist_tab
 
 log = logging.getLogger(__name__)
 EXAMPLES = [
@@ -174,6 +174,7 @@ class DealScoutApp:
                     shown.append(step_message(event))
             elif isinstance(event, Reply):
                 shown.append(gr.ChatMessage(role="assistant", content=shown_text(event.text)))
+                shown += history_chart_message(self.services, planner.toolbox)
             yield shown, planner
 
     def _record_failed_turn(self, message: str, answer: str) -> None:

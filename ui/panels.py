@@ -55,6 +55,16 @@ def history_figure(services: Services, opportunity_id: int):
     return figure
 
 
+def history_chart_message(services: Services, toolbox: Any) -> list[gr.ChatMessage]:
+    """After explain_estimate told about a found deal: its price-history chart, as a chat message."""
+    opportunity_id = getattr(toolbox, "explained", None)
+    if opportunity_id is None:
+        return []
+    toolbox.explained = None
+    chart = history_figure(services, opportunity_id)
+    return [gr.ChatMessage(role="assistant", content=gr.Plot(chart))] if chart is not None else []
+
+
 def evidence_extras(services: Services, opportunity_id: int) -> str:
     """The retailer's claim beside our estimate and the history line, for the evidence text."""
     found = services.memory.evidence(opportunity_id)

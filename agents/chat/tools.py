@@ -60,6 +60,7 @@ class DealTools:
         self.pipeline, self.pricer, self.memory, self.messenger = pipeline, pricer, memory, messenger
         self.lookup_url = lookup_url
         self.owner = owner  # whose watches these are: the app's login name under --auth
+        self.explained: int | None = None  # the found deal explain_estimate last told about (its chart)
         self.last: tuple[str, Estimate] | None = None
 
     def tools(self) -> list[Tool]:
@@ -132,6 +133,7 @@ class DealTools:
             raise ValueError("nothing to explain yet: ask me what something is worth first")
         if query.strip():
             opportunity = self._find(None, query)
+            self.explained = opportunity.id
             evidence = self.memory.evidence(opportunity.id)
             estimate = opportunity.estimate
             members = evidence.estimates if evidence else []
