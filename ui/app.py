@@ -22,7 +22,14 @@ from agents.schedule import ScanBusy, schedule
 from agents.wiring import Services
 from models.llm import Message
 from models.types import Estimate, money
-from ui.panels import DigestControl, evidence_extras, history_chart_message, history_figure, user_of, watchlist_tab
+from ui.panels import (
+    DigestControl,
+    evidence_extras,
+    history_chart_message,
+    history_figure,
+    user_of,
+    watchlist_tab,
+)
 
 log = logging.getLogger(__name__)
 EXAMPLES = [
