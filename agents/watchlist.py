@@ -161,10 +161,21 @@ class Watchlist:
             return by_words[0]
         if self.embedder is None:
             return None
-        vectors = np.asarray(self.embedder.embed([query, *(w.query for w in watches)]))
-        scores = vectors[1:] @ vectors[0]
+        # A watch is known by its query and by the deals it matched ("the headphones" for a
+        # "Sony WH-1000XM5" watch that matched "Sony WH-1000XM5 Wireless ... Headphones").
+        texts = [[w.query, *(m.title for m in self._recent_matches(w.id))] for w in watches]
+        vectors = np.asarray(self.embedder.embed([query, *(t for ts in texts for t in ts)]))
+        scores, at = [], 1
+        for ts in texts:
+            scores.append(float(np.max(vectors[at:at + len(ts)] @ vectors[0])))
+            at += len(ts)
         best = int(np.argmax(scores))
         return watches[best] if scores[best] >= 0.3 else None
+
+    def _recent_matches(self, watch_id: int) -> list[WatchMatch]:
+        rows = self.memory.rows("SELECT * FROM watch_matches WHERE watch_id = ? ORDER BY id DESC LIMIT 3",
+                                (watch_id,))
+        return [WatchMatch.model_validate(dict(r)) for r in rows]
 
     def _watch_by_id(self, watch_id: int) -> Watch:
         return self._watch(self.memory.rows("SELECT * FROM watches WHERE id = ?", (watch_id,))[0])

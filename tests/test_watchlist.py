@@ -112,6 +112,9 @@ def test_a_watch_made_in_chat_fires_once_for_the_matching_deal_and_survives_a_re
     world.pipeline.scan()
     titles = [a["title"] for a in world.watch_alerts()]
     assert titles[1:] == ["Watch: Sony WH1000XM5 Headphones, black, for $239 - $239.00"]
+    # known by the deals it matched too: "the headphones" names the Sony watch
+    assert chat(world.tools(), router, "stop watching the headphones") == \
+        "Stopped watching #1 Sony WH-1000XM5 under $250.00."
 
 
 def test_watches_belong_to_their_user(world):
