@@ -42,14 +42,15 @@ def history_figure(services: Services, opportunity_id: int):
     points = history.points
     figure = go.Figure(go.Scatter(
         x=[p.seen_at for p in points], y=[p.price for p in points], mode="lines+markers",
-        text=[p.retailer or p.feed for p in points], hovertemplate="%{x|%Y-%m-%d %H:%M}: $%{y:,.2f} %{text}"))
+        text=[html.escape(p.retailer or p.feed) for p in points],  # plotly renders some HTML in text
+        hovertemplate="%{x|%Y-%m-%d %H:%M}: $%{y:,.2f} %{text}"))
     deal = found.opportunity.deal
     if deal.claimed_price is not None:
         figure.add_hline(y=deal.claimed_price, line_dash="dot", annotation_text="retailer's regular price")
     if len({p.seen_at.date() for p in points}) == 1:  # one day: show the day, not its microseconds
         day = points[0].seen_at.replace(hour=0, minute=0, second=0, microsecond=0)
         figure.update_xaxes(range=[day - timedelta(days=3), day + timedelta(days=4)], tickformat="%b %d")
-    figure.update_layout(title=f"Price history: {history.summary(deal.price)}", height=280,
+    figure.update_layout(title=html.escape(f"Price history: {history.summary(deal.price)}"), height=280,
                          margin={"l": 40, "r": 20, "t": 40, "b": 30}, yaxis_tickprefix="$",
                          yaxis_rangemode="tozero")
     return figure
