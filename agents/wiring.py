@@ -102,7 +102,8 @@ class Services:
         return self._get("page_reader", lambda: PageReader(self.memory))
 
     def toolbox(self, user: str = "") -> DealTools:
-        return DealTools(self.pipeline, self.pricer, self.memory, self.messenger, self.page_reader, owner=user)
+        return DealTools(self.pipeline, self.pricer, self.memory, self.messenger, self.page_reader, owner=user,
+                         settings=self.settings_store)
 
     def planner(self, user: str = "") -> PlanningAgent:
         """A planning agent for one chat session (cheap: it shares the heavy parts); `user` owns

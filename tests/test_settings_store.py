@@ -3,6 +3,8 @@ the DEALSCOUT_* environment only gives the defaults."""
 
 from __future__ import annotations
 
+import pytest
+
 from agents.memory import Memory
 from agents.settings_store import RunSettings, SettingsStore
 from agents.wiring import Services
@@ -67,4 +69,27 @@ def test_the_digest_hour_is_saved_and_turns_per_deal_pushes_off_after_a_restart(
     assert again.services.pipeline.digest is True
     assert again.digest.set_hour(None) == "One alert per deal (no daily digest)."
     assert again.services.pipeline.digest is False
+    again.services.memory.close()
+
+
+def test_settings_changed_in_the_chat_survive_a_restart(tmp_path):
+    from agents.chat.planner import PlanningAgent, Reply
+    from agents.chat.router import Router
+    from models.llm import FakeChatModel
+
+    class RulesOnly:
+        def embed(self, texts):
+            raise AssertionError(f"the classifier ran for {texts!r}")
+
+    first = app_on(tmp_path, threshold=50, notify_best=3, feeds=["https://a.example/feed"])
+    planner = PlanningAgent(FakeChatModel([]), first.services.toolbox(), Router(RulesOnly()), native_tools=False)
+    said = [e for e in planner.run("set the threshold to $80 and send me 2 alerts per scan") if isinstance(e, Reply)]
+    assert said[0].text == "Saved: an alert needs an estimate $80.00 above the price; at most 2 alerts per scan; " \
+                           "1 feed."
+    assert (first.services.pipeline.threshold, first.services.pipeline.notify_best) == (80, 2)
+    first.services.memory.close()
+    again = app_on(tmp_path, threshold=50, notify_best=3)
+    assert (again.services.pipeline.threshold, again.services.pipeline.notify_best) == (80, 2)
+    with pytest.raises(ValueError, match="notify_best"):
+        again.services.toolbox().call("change_settings", {"notify_best": 0})
     again.services.memory.close()

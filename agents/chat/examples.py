@@ -134,6 +134,14 @@ EXAMPLES: dict[str, list[str]] = {
         "unwatch number 2",
         "delete my watch for the vacuum",
     ],
+    "change_settings": [
+        "set the alert threshold to 80 dollars",
+        "how many alerts does each scan send",
+        "change the threshold",
+        "show my settings",
+        "make the threshold lower",
+        "I want fewer alerts per scan",
+    ],
     SMALL_TALK: [
         "hello",
         "hey there",

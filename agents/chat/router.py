@@ -22,6 +22,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from agents.chat.examples import EXAMPLES, SMALL_TALK
+from agents.chat.settings_words import SETTINGS_COMMANDS, settings_arguments
 from agents.chat.tools import TOOL_NAMES
 from agents.chat.watch_words import WATCH_COMMANDS, WATCH_TOOLS, watch_arguments
 from models.text import first_amount
@@ -71,8 +72,8 @@ _COMMANDS: list[tuple[str, re.Pattern[str]]] = [
         r"|is\s+(?:this|it)\s+(?:a\s+)?(?:good|fair)\s+(?:deal|price)\b)", re.I)),
 ]
 
-_COMMANDS[:0] = WATCH_COMMANDS  # first: "alert me when X drops under $250" is a watch, not notify_user
-WATCH_ASKERS = {"notify_user", *WATCH_TOOLS}  # tools that act for the user later: a short direct ask
+_COMMANDS[:0] = [*SETTINGS_COMMANDS, *WATCH_COMMANDS]  # first: "alert me when X drops under $250"
+WATCH_ASKERS = {"notify_user", "change_settings", *WATCH_TOOLS}  # acting for the user: a short direct ask
 
 # A product description is a noun phrase: no question, no greeting, nobody talking to anybody.
 _CONVERSATIONAL_START = re.compile(
@@ -224,6 +225,8 @@ def arguments_for(tool: str | None, message: str) -> dict[str, Any]:
         return explain_arguments(message)
     if tool in WATCH_TOOLS:
         return watch_arguments(tool, _lead(message), price_cap(message))
+    if tool == "change_settings":
+        return settings_arguments(message)
     return {}
 
 

@@ -14,13 +14,14 @@ from agents.claims import claim_line
 from agents.memory import Memory, StoredOpportunity, deal_key
 from agents.messaging import MessagingAgent
 from agents.schedule import ScanBusy
+from agents.settings_store import SettingsStore
 from agents.watchlist import Watchlist
 from agents.workflow import DealPipeline
 from models.llm import Tool
 from models.types import Estimate, Pricer, money
 
 TOOL_NAMES = ("estimate_price", "scan_deals", "list_opportunities", "notify_user", "explain_estimate",
-              "watch_product", "list_watches", "unwatch")
+              "watch_product", "list_watches", "unwatch", "change_settings")
 
 
 def describe_estimate(estimate: Estimate, neighbours: int = 3) -> str:
@@ -56,10 +57,11 @@ class DealTools:
 
     def __init__(self, pipeline: DealPipeline, pricer: Pricer, memory: Memory,
                  messenger: MessagingAgent, lookup_url: Callable[[str], str] | None = None,
-                 owner: str = ""):
+                 owner: str = "", settings: SettingsStore | None = None):
         self.pipeline, self.pricer, self.memory, self.messenger = pipeline, pricer, memory, messenger
         self.lookup_url = lookup_url
         self.owner = owner  # whose watches these are: the app's login name under --auth
+        self.settings = settings  # where changed settings are saved (they last across restarts)
         self.explained: int | None = None  # the found deal explain_estimate last told about (its chart)
         self.last: tuple[str, Estimate] | None = None
 
@@ -182,6 +184,20 @@ class DealTools:
         """Stop watching a product, named by its watch number or by words of what is watched."""
         watch = self._watchlist().remove(self.owner, watch_id, query)
         return ToolResult(text=f"Stopped watching {watch.describe()}.", data=watch.model_dump(mode="json"))
+
+    def change_settings(self, threshold: float | None = None, notify_best: int | None = None) -> ToolResult:
+        """Change (or, with no values, show) the alert settings: the threshold in dollars an
+        estimate must beat the price by, and how many alerts each scan sends. They are saved."""
+        if self.settings is None:
+            raise ValueError("settings cannot be changed in this setup")
+        changes = {k: v for k, v in (("threshold", threshold), ("notify_best", notify_best)) if v is not None}
+        saved = self.settings.save(**changes) if changes else self.settings.load()
+        self.pipeline.threshold, self.pipeline.notify_best = saved.threshold, saved.notify_best
+        head = "Saved" if changes else "Settings"
+        return ToolResult(text=f"{head}: an alert needs an estimate {money(saved.threshold)} above the price; "
+                               f"at most {saved.notify_best} alerts per scan; {len(saved.feeds)} feed"
+                               + ("." if len(saved.feeds) == 1 else "s."),
+                          data=saved.model_dump())
 
     def _watchlist(self) -> Watchlist:
         if self.pipeline.watchlist is None:
