@@ -22,6 +22,14 @@ from agents.schedule import ScanBusy, schedule
 from agents.wiring import Services
 from models.llm import Message
 from models.types import Estimate, money
+from ui.panels import (
+    DigestControl,
+    evidence_extras,
+    history_chart_message,
+    history_figure,
+    user_of,
+    watchlist_tab,
+)
 
 log = logging.getLogger(__name__)
 EXAMPLES = [
@@ -152,12 +160,13 @@ class DealScoutApp:
                 source.setLevel(logging.INFO)
         self.scan_every_s = scan_every_s or services.settings.scan_every_minutes * 60
         self.scheduler = None
+        self.digest = DigestControl(services)
 
     # --- handlers ----------------------------------------------------------------------------
 
-    def chat(self, message: str, history: list[dict[str, Any]], planner: PlanningAgent | None):
+    def chat(self, message: str, history: list[dict[str, Any]], planner: PlanningAgent | None, user: str = ""):
         try:
-            planner = planner or self.services.planner()
+            planner = planner or self.services.planner(user)
         except ValueError as err:  # e.g. no pricing agent built yet: say so in the chat
             answer = f"I am not ready yet: {err}"
             self._record_failed_turn(message, answer)
@@ -172,6 +181,7 @@ class DealScoutApp:
                     shown.append(step_message(event))
             elif isinstance(event, Reply):
                 shown.append(gr.ChatMessage(role="assistant", content=shown_text(event.text)))
+                shown += history_chart_message(self.services, planner.toolbox)
             yield shown, planner
 
     def _record_failed_turn(self, message: str, answer: str) -> None:
@@ -207,7 +217,11 @@ class DealScoutApp:
         except ValueError as err:
             raise gr.Error(str(err)) from err
 
-    def set_schedule(self, minutes: float, enabled: bool) -> str:
+    def set_schedule(self, minutes: float, enabled: bool, *, save: bool = True) -> str:
+        if save and (not enabled or (minutes and minutes >= 1)):
+            valid = bool(minutes and minutes >= 1)
+            self.services.settings_store.save(schedule_on=bool(enabled),
+                                              **({"scan_every_minutes": float(minutes)} if valid else {}))
         if self.scheduler is not None:
             self.scheduler.shutdown(wait=False)
             self.scheduler = None
@@ -224,16 +238,22 @@ class DealScoutApp:
         self.scheduler = schedule(scan, self.scan_every_s)
         return f"Scanning every {minutes:g} minutes (server-side, also with no browser open)."
 
-    def apply_settings(self, threshold: float, feeds_text: str) -> str:
+    def apply_settings(self, threshold: float, feeds_text: str, notify_best: float | None = None) -> str:
         feeds = [line.strip() for line in feeds_text.splitlines() if line.strip()]
         bad = [f for f in feeds if not f.startswith(("http://", "https://"))]
         if bad:
             return f"Only http(s) feed URLs can be set here: {', '.join(bad[:3])}"
         if threshold is None or threshold < 0:
             return "The threshold must be zero or more dollars."
+        if notify_best is not None and (notify_best < 1 or notify_best != int(notify_best)):
+            return "Alerts per scan must be a whole number, 1 or more."
         pipeline = self.services.pipeline
         pipeline.threshold, pipeline.feeds = float(threshold), feeds or pipeline.feeds
-        return f"Threshold ${threshold:,.0f}; {len(pipeline.feeds)} feeds."
+        if notify_best is not None:
+            pipeline.notify_best = int(notify_best)
+        self.services.settings_store.save(threshold=pipeline.threshold, feeds=pipeline.feeds,
+                                          notify_best=pipeline.notify_best)
+        return f"Threshold ${threshold:,.0f}; {pipeline.notify_best} alerts per scan; {len(pipeline.feeds)} feeds. Saved."
 
     def resend(self, opportunity_id: float | None) -> str:
         if opportunity_id is None:
@@ -255,7 +275,7 @@ class DealScoutApp:
     # --- layout ------------------------------------------------------------------------------
 
     def build(self) -> gr.Blocks:
-        s = self.services.settings
+        s = self.services.settings_store.load()
         with gr.Blocks(title="DealScout", analytics_enabled=False) as demo:
             gr.Markdown("# DealScout\nDeals worth your money, and what things are really worth.")
             with gr.Tab("Chat"):
@@ -264,9 +284,9 @@ class DealScoutApp:
                 box = gr.Textbox(placeholder="Ask: what is this worth: …, scan for deals now, best deals under $200",
                                  show_label=False, submit_btn=True)
 
-                def respond(message, shown, agent):
+                def respond(message, shown, agent, request: gr.Request):
                     shown = [*shown, gr.ChatMessage(role="user", content=shown_text(message))]
-                    for new, session_agent in self.chat(message, shown[:-1], agent):
+                    for new, session_agent in self.chat(message, shown[:-1], agent, user_of(request)):
                         yield "", [*shown, *new], session_agent
 
                 box.submit(respond, [box, chatbot, planner], [box, chatbot, planner], api_name="chat",
@@ -285,13 +305,16 @@ class DealScoutApp:
                 with gr.Row():
                     evidence = gr.Markdown("Select a deal to see its evidence.")
                     resend = gr.Button("Re-send alert", scale=0)
+                history_plot = gr.Plot(label="Price history", visible=False)
                 with gr.Accordion("Schedule and settings", open=False):
                     with gr.Row():
                         every = gr.Number(value=s.scan_every_minutes, label="Scan every (minutes)")
                         enabled = gr.Checkbox(value=self.scheduler is not None, label="Scheduled scans on")
                         threshold = gr.Number(value=s.threshold, label="Threshold ($ below worth)")
+                        notify_best = gr.Number(value=s.notify_best, label="Alerts per scan", precision=0)
                     feeds = gr.Textbox(value="\n".join(s.feeds), lines=4, label="Feeds (one URL a line)")
                     apply = gr.Button("Apply")
+                    self.digest.controls(status)
                 activity = gr.Textbox(label="Agent activity", lines=8, max_lines=8, interactive=False)
                 timer = gr.Timer(10)
                 timer.tick(self.dashboard, None, [table, activity], api_visibility="private")
@@ -302,15 +325,19 @@ class DealScoutApp:
                 def pick(evt: gr.SelectData, rows):
                     row = evt.index[0] if isinstance(evt.index, list | tuple) else evt.index
                     opportunity_id = int(rows.iloc[row, 0])
-                    return opportunity_id, evidence_markdown(self.services, opportunity_id)
+                    text = "\n\n".join(filter(None, [evidence_markdown(self.services, opportunity_id),
+                                                       evidence_extras(self.services, opportunity_id)]))
+                    chart = history_figure(self.services, opportunity_id)
+                    return opportunity_id, text, gr.Plot(value=chart, visible=chart is not None)
 
-                table.select(pick, table, [selected, evidence], api_visibility="private")
+                table.select(pick, table, [selected, evidence, history_plot], api_visibility="private")
                 resend.click(self.resend, selected, status, api_visibility="private")
                 enabled.change(self.set_schedule, [every, enabled], status, api_visibility="private")
-                apply.click(self.apply_settings, [threshold, feeds], status, api_visibility="private")
+                apply.click(self.apply_settings, [threshold, feeds, notify_best], status, api_visibility="private")
                 with gr.Accordion("Map of known products", open=False):
                     plot = gr.Plot()
                     gr.Button("Draw the map").click(self.deal_map, None, plot, api_visibility="private")
+            watchlist_tab(self.services)
             with gr.Tab("Price"):
                 description = gr.Textbox(lines=4, label="Product description")
                 go = gr.Button("Estimate", variant="primary")
