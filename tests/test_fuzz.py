@@ -431,7 +431,9 @@ def test_the_planner_survives_any_model_output(tools, message, script):
     events = list(PlanningAgent(FakeChatModel(scripted), tools, router=None, native_tools=True)
                   .run(message))
     assert isinstance(events[-1], Reply) and all(isinstance(e, ToolStep | Reply) for e in events[:-1])
-    finished = list({id(e): e for e in events if isinstance(e, ToolStep)}.values())  # yielded twice each
+    steps = [e for e in events if isinstance(e, ToolStep)]
+    assert [s.status == "pending" for s in steps] == [True, False] * (len(steps) // 2)  # started, then ended
+    finished = steps[1::2]
     assert sum(s.name == "notify_user" and s.status == "done" for s in finished) <= 1
     assert all(s.status == "error" for s in finished if s.name not in
                ("estimate_price", "scan_deals", "list_opportunities", "notify_user", "explain_estimate"))
