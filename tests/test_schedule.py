@@ -34,6 +34,18 @@ def test_lock_is_exclusive_and_a_killed_holder_does_not_leave_it_stuck(tmp_path)
         pass
 
 
+def test_the_scan_lock_needs_no_fcntl_so_the_app_imports_on_windows(tmp_path):
+    """Windows has no fcntl; here its import is made to fail as it does there."""
+    lock = tmp_path / "scan.lock"
+    done = subprocess.run([sys.executable, "-c", (
+        "import sys; sys.modules['fcntl'] = None; sys.path.insert(0, '.')\n"
+        "import agents.workflow\n"
+        "from agents.schedule import scan_lock\nfrom pathlib import Path\n"
+        f"with scan_lock(Path({str(lock)!r})):\n    print('held')")],
+        capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "held", done.stderr[-2000:]
+
+
 def test_background_schedule_runs_now_and_skips_while_busy(tmp_path):
     lock = tmp_path / "scan.lock"
     ran = threading.Event()
