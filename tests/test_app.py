@@ -161,15 +161,6 @@ def test_public_exposure_without_auth_is_refused(args):
     assert "Traceback" not in result.output
 
 
-def test_mcp_without_its_extra_is_a_clear_error():
-    import importlib.util
-
-    if importlib.util.find_spec("mcp") is not None:
-        pytest.skip("the mcp extra is installed")
-    result = CliRunner().invoke(launch.app, ["app", "--mcp", "--auth", "u:p", "--no-schedule"])
-    assert result.exit_code == 1 and "gradio[mcp]" in result.output
-
-
 def test_auth_needs_user_and_password():
     result = CliRunner().invoke(launch.app, ["app", "--auth", "justaname", "--no-schedule"])
     assert result.exit_code == 1 and "--auth takes user:password" in result.output
