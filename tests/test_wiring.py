@@ -75,3 +75,21 @@ def test_the_messaging_setting_makes_alerts_worded_by_the_model(tmp_path, server
     worded = services(tmp_path / "b", server, llm_messaging="openai:gpt-4o-mini").messenger.compose(found)
     assert worded.body.splitlines()[0] == WORDED
     assert worded.body.splitlines()[1:] == plain.body.splitlines()  # the computed facts stay
+
+
+class NoRouter:
+    def route(self, message):
+        raise AssertionError("a hosted model picks its tools itself; the router must not run")
+
+
+def test_a_hosted_planner_picks_tools_natively_not_through_the_router(tmp_path, server):
+    reply = {"id": "chatcmpl-2", "object": "chat.completion", "created": 0, "model": "gpt-4o-mini",
+             "choices": [{"index": 0, "finish_reason": "stop",
+                          "message": {"role": "assistant", "content": "Which drill do you mean?"}}]}
+    server.route("/v1/chat/completions", respond(json.dumps(reply).encode(), "application/json"))
+    wired = services(tmp_path, server)
+    wired.overrides["router"] = NoRouter()
+    assert list(wired.planner().run("what is a drill worth?"))[-1].text == "Which drill do you mean?"
+    [request] = server.requests_to("/v1/chat/completions")
+    offered = {tool["function"]["name"] for tool in json.loads(request.body)["tools"]}
+    assert {"estimate_price", "scan_deals", "list_opportunities", "explain_estimate"} <= offered
