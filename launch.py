@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 import unicodedata
@@ -568,7 +567,7 @@ def run_app(
     port: Annotated[int, typer.Option(help="Port.")] = 7860,
     share: Annotated[bool, typer.Option(help="A public share link (requires --auth).")] = False,
     auth: Annotated[str | None, typer.Option(help="user:password required to open the app.")] = None,
-    mcp: Annotated[bool, typer.Option(help="Expose estimate_price and scan_deals as MCP tools (requires --auth).")] = False,
+    mcp: Annotated[bool, typer.Option(help="Serve estimate_price, scan_deals, list_opportunities and explain_estimate as MCP tools at /gradio_api/mcp/ (requires --auth; HTTP Basic auth).")] = False,
     schedule_scans: Annotated[bool, typer.Option("--schedule/--no-schedule", help="Scan on the configured interval.")] = True,
 ) -> None:
     """Start the web app: chat with the planning agent, the deals dashboard, pricing."""
@@ -582,10 +581,9 @@ def run_app(
     if exposed and credentials is None:
         fail("a share link, MCP server or non-loopback --host is reachable by others: "
              "add --auth user:password")
-    if mcp and importlib.util.find_spec("mcp") is None:
-        fail("--mcp needs the MCP extra: .venv/bin/pip install 'gradio[mcp]'")
     from agents.wiring import Services
     from ui.app import DealScoutApp
+    from ui.mcp_server import serve
 
     cfg = settings()
     ui = DealScoutApp(Services(cfg))
@@ -597,8 +595,8 @@ def run_app(
             ui.digest.start(saved.digest_hour)
         except ValueError as err:
             console.print(f"the daily digest is off: {err}")
-    ui.build().launch(server_name=host, server_port=port, share=share, auth=credentials, mcp_server=mcp,
-                      footer_links=["api"], show_error=True)
+    serve(ui.build(mcp=mcp), auth=credentials, mcp=mcp, server_name=host, server_port=port, share=share,
+          footer_links=["api"], show_error=True).block_thread()
 
 
 

@@ -1,14 +1,12 @@
 """Scans on a schedule, one at a time across processes.
 
-The lock is an OS file lock (flock): the kernel drops it when its holder dies, so a crashed scan
-never leaves it stuck.
+The lock is an OS file lock (filelock: flock on POSIX, msvcrt on Windows): the OS drops it when its
+holder dies, so a crashed scan never leaves it stuck.
 """
 
 from __future__ import annotations
 
-import fcntl
 import logging
-import os
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -17,6 +15,7 @@ from pathlib import Path
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
+from filelock import FileLock, Timeout
 
 log = logging.getLogger(__name__)
 _EVERY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$", re.IGNORECASE)
@@ -41,17 +40,15 @@ def parse_every(text: str) -> float:
 @contextmanager
 def scan_lock(path: Path) -> Iterator[None]:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    lock = FileLock(path, timeout=0)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as err:
-            raise ScanBusy("a scan is already running") from err
-        os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode())
+        lock.acquire()
+    except Timeout as err:
+        raise ScanBusy("a scan is already running") from err
+    try:
         yield
     finally:
-        os.close(fd)  # closing releases the lock
+        lock.release()
 
 
 def _guarded(job: Callable[[], object]) -> Callable[[], None]:

@@ -63,6 +63,12 @@ class Services:
     def llm(self) -> ChatModel:
         return self._get("llm", lambda: make_chat_model(self.settings.llm_for("planner"), self.settings))
 
+    def agent_llm(self, agent: str) -> ChatModel | None:
+        """The model DEALSCOUT_LLM_<AGENT> names, or None when unset: the agent keeps its plain path
+        (a feed's own description, a computed alert) rather than calling the default model per deal."""
+        spec = getattr(self.settings, f"llm_{agent}")
+        return make_chat_model(spec, self.settings) if spec else None
+
     @cached_property
     def router(self) -> Router:
         return self._get("router", lambda: Router(self.embedder))
@@ -71,7 +77,8 @@ class Services:
     def messenger(self) -> MessagingAgent:
         def build() -> MessagingAgent:
             urls = self.settings.notify_urls
-            return MessagingAgent(self.memory, Notifier(urls) if urls else None)
+            return MessagingAgent(self.memory, Notifier(urls) if urls else None,
+                                  llm=self.agent_llm("messaging"))
 
         return self._get("messenger", build)
 
@@ -80,7 +87,7 @@ class Services:
         def build() -> DealPipeline:
             fetcher = FeedFetcher(validators=self.memory)
             saved = self.settings_store.load()
-            return DealPipeline(Scanner(fetcher), self.memory, self.pricer, self.messenger,
+            return DealPipeline(Scanner(fetcher, refiner=self.agent_llm("scanner")), self.memory, self.pricer, self.messenger,
                                 feeds=saved.feeds, threshold=saved.threshold,
                                 notify_best=saved.notify_best,
                                 lock_path=self.settings.data_dir / "scan.lock",

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tests.servers import Handler, LoopbackServer, respond, slow
+from tests.servers import Gate, Handler, LoopbackServer, respond
 
 ROOT = Path(__file__).resolve().parents[1]
 FAULTS = ("delay", "reset", "429", "500", "truncated", "garbled")
@@ -77,14 +77,15 @@ def truncated(body: bytes, content_type: str = "application/octet-stream", keep:
     return handler
 
 
-def fault(kind: str, good: Handler, *, times: int | None = None, delay_s: float = 1.0,
+def fault(kind: str, good: Handler, *, times: int | None = None, gate: Gate | None = None,
           good_body: bytes = b"{}", content_type: str = "application/json",
           processed: Handler | None = None) -> Handler:
     """`kind` from FAULTS for the first `times` requests (every request when None), then `good`.
     "truncated" and "garbled" cut `good_body` (what `good` would send): the first declares the
     whole length and hangs up, the second declares the length of what it sends (a 200 whose
     body is simply broken). `processed` runs where the server did act on the request before
-    the answer went wrong (truncated, garbled; a delayed request runs `good` itself)."""
+    the answer went wrong (truncated, garbled; a delayed request runs `good` itself). "delay"
+    holds each request at `gate` until the caller opens it, after the client has given up."""
     def after_processing(answer: Handler) -> Handler:
         def handler(req: BaseHTTPRequestHandler) -> None:
             if processed:
@@ -93,7 +94,7 @@ def fault(kind: str, good: Handler, *, times: int | None = None, delay_s: float 
         return handler
 
     half = good_body[:len(good_body) // 2]
-    broken = {"delay": lambda: slow(delay_s, good), "reset": reset, "429": lambda: status(429, 0),
+    broken = {"delay": lambda: (gate or Gate()).hold(good), "reset": reset, "429": lambda: status(429, 0),
               "500": lambda: status(500),
               "truncated": lambda: after_processing(truncated(good_body, content_type)),
               "garbled": lambda: after_processing(respond(half, content_type))}[kind]()
@@ -235,7 +236,8 @@ def scan_under_fault(folder: Path, target: str, kind: str, *, transient: bool = 
                 "/hook": hook, "/v1/chat/completions": scan_llm(server)}
         for path, handler in good.items():
             server.route(path, handler)
-        server.route(faulty, fault(kind, good[faulty], times=1 if transient else None, delay_s=1.5,
+        gate = Gate()
+        server.route(faulty, fault(kind, good[faulty], times=1 if transient else None, gate=gate,
                                    good_body=body, processed=receiver if target == "notifier" else None))
         llm = OpenAIChatModel("fake", api_key="sk-fault-test-0123456789abcdef", base_url=server.url("/v1"),
                               timeout_s=0.5, max_retries=1)
@@ -254,8 +256,8 @@ def scan_under_fault(folder: Path, target: str, kind: str, *, transient: bool = 
             except Exception as err:  # the very thing this checks for
                 run.problems.append(f"a scan raised {type(err).__name__}: {err}")
                 return run
-        if kind == "delay" and target == "notifier":
-            time.sleep(1.6)  # the receiver still acts on requests whose client gave up
+            finally:
+                gate.open()  # held requests go through now: a late receiver still acts on them
         notes = memory.inbox(limit=100)
         deals = memory.counts()["deals"]
         mouse = memory.find_deal("https://example.com/atom/mx-master-3s")
@@ -316,7 +318,8 @@ def chat_under_fault(kind: str) -> FaultRun:
     run = FaultRun("chat", kind, transient=False)
     started = time.perf_counter()
     with quiet(LoopbackServer()) as server:
-        server.route("/v1/chat/completions", fault(kind, chat_completion("Hi"), delay_s=1.5,
+        gate = Gate()
+        server.route("/v1/chat/completions", fault(kind, chat_completion("Hi"), gate=gate,
                                                    good_body=completion_body("Hi")))
         llm = OpenAIChatModel("fake", api_key="sk-chat-fault-0123456789abcdef", base_url=server.url("/v1"),
                               timeout_s=0.5, max_retries=1)
@@ -325,6 +328,8 @@ def chat_under_fault(kind: str) -> FaultRun:
         except Exception as err:
             run.problems.append(f"the chat raised {type(err).__name__}: {err}")
             return run
+        finally:
+            gate.open()
     run.seconds = time.perf_counter() - started
     reply = events[-1]
     run.outcome = reply.text if isinstance(reply, Reply) else repr(reply)
@@ -416,8 +421,15 @@ def store_items(n: int):
                  text=f"Catalogue item {i}: a tool with {i} parts, sturdy and useful.") for i in range(n)]
 
 
+STEPWISE = "DEALSCOUT_TEST_STEPWISE"  # a worker started with it waits at each phase for a line on stdin
+
+
 def _phase(name: str) -> None:
+    """Say where the worker is; a stepwise worker then waits for the parent to say go on (or to kill
+    it right there), so where a kill lands does not depend on how busy the machine is."""
     print(name, flush=True)
+    if os.environ.get(STEPWISE):
+        sys.stdin.readline()
 
 
 def scan_worker(data_dir: Path, feed: Path, outbox: Path) -> None:
@@ -463,23 +475,24 @@ class Trial:
 
 
 def _run_until_killed(command: list[str], rng: random.Random, phases_total: int) -> str | None:
-    """Start a worker, kill it with SIGKILL after a random number of its phase lines (plus a
-    random sliver of time); returns the phase it was in, or None when it finished first."""
-    worker = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                              text=True)
+    """Start a stepwise worker and kill it with SIGKILL as it reaches a random one of its phase
+    lines; returns that phase, or None when the worker finished first."""
+    worker = subprocess.Popen(command, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL, text=True, env={**os.environ, STEPWISE: "1"})
     target, last = rng.randrange(phases_total), "start"
     for seen, line in enumerate(worker.stdout):
         last = line.split()[0] if line.strip() else last
         if last == "done":
-            worker.wait(timeout=60)
-            return None
-        if seen >= target:
             break
-    time.sleep(rng.uniform(0, 0.01))
-    finished = worker.poll() is not None
-    worker.send_signal(signal.SIGKILL)
+        if seen >= target:
+            worker.send_signal(signal.SIGKILL)  # it waits at this phase: the kill lands there
+            worker.wait(timeout=60)
+            return last
+        worker.stdin.write("\n")
+        worker.stdin.flush()
+    worker.stdin.close()
     worker.wait(timeout=60)
-    return None if finished and worker.returncode == 0 else last
+    return None
 
 
 def _finish(command: list[str], trial: Trial) -> bool:

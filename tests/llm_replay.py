@@ -1,7 +1,8 @@
 """Replays recorded LLM provider exchanges (tests/recordings/<provider>/*.json) on loopback.
 
 A recording is {"about", "note", "exchanges": [{"request": {"method", "path"}, "response": {...}}]};
-a response has "status", "headers", an optional "delay_s", and one body: "json" (a JSON document),
+a response has "status", "headers", an optional "delay_s" (such a response is held until the
+replay ends: slower than any client timeout, however busy the machine), and one body: "json" (a JSON document),
 "sse" (server-sent events: [{"event"?, "data": object or string}]) or "ndjson" (one object a line).
 Requests to a path get that path's recorded responses in order; every request is kept, so a test
 can check what the adapter put on the wire.
@@ -15,7 +16,7 @@ can check what the adapter put on the wire.
 from __future__ import annotations
 
 import json
-import time
+import threading
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -50,6 +51,7 @@ class Replay:
     def __init__(self, server: LoopbackServer, recordings: list[dict[str, Any]]):
         self.server = server
         self.pending: dict[str, deque[dict[str, Any]]] = {}
+        self.released = threading.Event()
         for recording in recordings:
             for exchange in recording["exchanges"]:
                 self.pending.setdefault(exchange["request"]["path"], deque()).append(exchange)
@@ -67,7 +69,10 @@ class Replay:
                 assert req.command == exchange["request"]["method"], (req.command, exchange["request"])
                 response = exchange["response"]
                 body = wire_body(response)
-            time.sleep(response.get("delay_s", 0))
+            if response.get("delay_s"):
+                # "slower than the client's timeout": held until the replay ends, not a fixed sleep
+                # that a busy machine could let the answer win
+                self.released.wait()
             req.send_response(response["status"])
             for name, value in response["headers"].items():
                 req.send_header(name, value)
@@ -95,4 +100,8 @@ class Replay:
 @contextmanager
 def replay(*names: str) -> Iterator[Replay]:
     with LoopbackServer() as server:
-        yield Replay(server, [load(name) for name in names])
+        replayed = Replay(server, [load(name) for name in names])
+        try:
+            yield replayed
+        finally:
+            replayed.released.set()

@@ -20,6 +20,7 @@ from models.types import Estimate
 from tests.servers import LoopbackServer, respond
 from tests.test_workflow import KeywordPricer
 from ui.app import DealScoutApp
+from ui.mcp_server import serve
 
 FEEDS = Path(__file__).parent / "fixtures" / "feeds"
 
@@ -59,8 +60,9 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_app(data_dir: Path, feeds: list[str], llm: Any, *, auth: list[tuple[str, str]] | None = None,
-                **settings: Any) -> Iterator[RunningApp]:
+def running_app(data_dir: Path, feeds: list[str], llm: Any, *, auth: list[tuple[str, str]] | tuple[str, str] | None = None,
+                mcp: bool = False, **settings: Any) -> Iterator[RunningApp]:
+    """With `auth`/`mcp`: launched as `launch.py app --auth user:pass --mcp` launches it."""
     with LoopbackServer() as server:
         for name in feeds:
             server.route(f"/{name}", respond((FEEDS / name).read_bytes(), "application/rss+xml"))
@@ -69,10 +71,9 @@ def running_app(data_dir: Path, feeds: list[str], llm: Any, *, auth: list[tuple[
         pricer = StrictKeywordPricer()
         pricers = {"forest": MemberPricer("forest"), "frontier": MemberPricer("frontier"), "ensemble": pricer}
         services = Services(config, overrides={"pricer": pricer, "pricers": pricers, "llm": llm})
-        demo = DealScoutApp(services).build()
         port = free_port()
-        demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-                    show_error=True, auth=auth)
+        demo = serve(DealScoutApp(services).build(mcp=mcp), auth=auth, mcp=mcp, server_name="127.0.0.1",
+                     server_port=port, quiet=True, show_error=True)
         try:
             yield RunningApp(f"http://127.0.0.1:{port}/", services, server, llm)
         finally:

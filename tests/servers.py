@@ -101,8 +101,37 @@ def conditional(body: bytes, etag: str, last_modified: str,
     return handler
 
 
+class Gate:
+    """Holds requests until opened: a server slower than any client timeout however busy the
+    machine, where a fixed delay races the client's clock. `open` lets the held ones through and
+    waits until they have been answered."""
+
+    def __init__(self) -> None:
+        self.opened = threading.Event()
+        self._held = 0
+        self._changed = threading.Condition()
+
+    def hold(self, then: Handler) -> Handler:
+        def handler(req: BaseHTTPRequestHandler) -> None:
+            with self._changed:
+                self._held += 1
+            try:
+                self.opened.wait()
+                then(req)
+            finally:
+                with self._changed:
+                    self._held -= 1
+                    self._changed.notify_all()
+        return handler
+
+    def open(self, timeout_s: float = 120) -> None:
+        self.opened.set()
+        with self._changed:
+            assert self._changed.wait_for(lambda: self._held == 0, timeout_s), "held requests never finished"
+
+
 def slow(delay_s: float, then: Handler) -> Handler:
-    """Waits before answering: for client timeouts."""
+    """Waits before answering (for overlap; for a client timeout, hold the request with a Gate)."""
     def handler(req: BaseHTTPRequestHandler) -> None:
         time.sleep(delay_s)
         then(req)

@@ -22,6 +22,7 @@ from tests.running_app import free_port, running_app
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL_TALK = "Hi! Happy hunting."
+STARTUP_S = 300  # the app starting on a busy 2-core machine: a bound for a hang, not a timing
 
 
 @pytest.fixture(scope="module")
@@ -161,15 +162,6 @@ def test_public_exposure_without_auth_is_refused(args):
     assert "Traceback" not in result.output
 
 
-def test_mcp_without_its_extra_is_a_clear_error():
-    import importlib.util
-
-    if importlib.util.find_spec("mcp") is not None:
-        pytest.skip("the mcp extra is installed")
-    result = CliRunner().invoke(launch.app, ["app", "--mcp", "--auth", "u:p", "--no-schedule"])
-    assert result.exit_code == 1 and "gradio[mcp]" in result.output
-
-
 def test_auth_needs_user_and_password():
     result = CliRunner().invoke(launch.app, ["app", "--auth", "justaname", "--no-schedule"])
     assert result.exit_code == 1 and "--auth takes user:password" in result.output
@@ -187,7 +179,7 @@ def app_with_auth(tmp_path_factory):
         proc = subprocess.Popen([sys.executable, "launch.py", "app", "--port", str(port), "--auth",
                                  "tester:s3cret"], cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + STARTUP_S
     try:
         while True:
             if proc.poll() is not None:
@@ -197,7 +189,7 @@ def app_with_auth(tmp_path_factory):
                 break
             except httpx.HTTPError:
                 if time.monotonic() > deadline:
-                    pytest.fail(f"the app did not start listening within 60 s:\n{output.read_text()[-3000:]}")
+                    pytest.fail(f"the app did not start listening within {STARTUP_S} s:\n{output.read_text()[-3000:]}")
                 time.sleep(0.25)
         yield url, output
     finally:

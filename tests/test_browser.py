@@ -19,7 +19,8 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--d
 HOSTILE = ["<img src=x onerror=alert(1)> Sony WH-1000XM5 Headphones $99",
            "<script>alert(2)</script> Logitech MX Master mouse $19",
            "Samsung QLED TV <img/src=x/onerror=alert(3)// $400"]
-TIMEOUT_MS = 30_000
+TIMEOUT_MS = 120_000  # a bound for a hang on a busy 2-core machine, not a timing; expect() too
+expect.set_options(timeout=TIMEOUT_MS)
 
 if not CHROMIUM.exists():
     pytest.skip("no /usr/bin/chromium: run scripts/test-deps.sh (`make test` does)", allow_module_level=True)

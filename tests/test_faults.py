@@ -97,7 +97,7 @@ def app(tmp_path_factory):
 
 @pytest.mark.parametrize("sessions", [1, 4])
 def test_concurrent_sessions_lose_no_request(app, sessions):
-    result = load_run(app.url, sessions, requests_per_session=4, deadline_s=60)
+    result = load_run(app.url, sessions, requests_per_session=4, deadline_s=300)  # a bound for a hang
     assert result.requests == 4 * sessions
     assert (result.answered, result.errors, result.lost) == (result.requests, [], 0), result
 

@@ -192,9 +192,9 @@ def test_a_feed_cut_anywhere_yields_only_whole_deals(feed, fraction):
 
 def test_hostile_feeds_are_read_safely():
     for path in sorted(FEEDS.glob("hostile_*.xml")):
-        started = time.perf_counter()
+        started = time.process_time()  # CPU seconds: what the parse costs, not how busy the machine is
         parsed = parse_feed(path.read_bytes(), path.name)
-        assert time.perf_counter() - started < 5, path.name
+        assert time.process_time() - started < 5, path.name
         check_parsed(parsed, path.name)
         text = " ".join(f"{d.title} {d.description}" for d in parsed.deals)
         assert "root:" not in text and "lollol" not in text, path.name  # no file read, no expansion
@@ -218,9 +218,9 @@ def test_an_enormous_entry_is_cut_by_the_size_limit_or_read_in_bounded_time(tmp_
     with FeedFetcher() as fetcher:
         [outcome] = Scanner(fetcher).scan([str(tmp_path / "huge.xml")]).feeds
     assert outcome.status == "failed" and "over the 5 MB limit" in outcome.message
-    started = time.perf_counter()
+    started = time.process_time()  # CPU seconds, whatever else runs beside
     parsed = parse_feed(huge[:4_000_000] + b"</title><link>https://example.com/big</link></item></channel></rss>", "h")
-    assert time.perf_counter() - started < 30
+    assert time.process_time() - started < 30
     check_parsed(parsed, "h")
     assert len(parsed.deals[0].description) <= 1200 if parsed.deals else parsed.skipped
 
@@ -436,7 +436,9 @@ def test_the_planner_survives_any_model_output(tools, message, script):
     events = list(PlanningAgent(FakeChatModel(scripted), tools, router=None, native_tools=True)
                   .run(message))
     assert isinstance(events[-1], Reply) and all(isinstance(e, ToolStep | Reply) for e in events[:-1])
-    finished = list({id(e): e for e in events if isinstance(e, ToolStep)}.values())  # yielded twice each
+    steps = [e for e in events if isinstance(e, ToolStep)]
+    assert [s.status == "pending" for s in steps] == [True, False] * (len(steps) // 2)  # started, then ended
+    finished = steps[1::2]
     for once in ("notify_user", "watch_product", "unwatch", "change_settings"):
         assert sum(s.name == once and s.status == "done" for s in finished) <= 1
     assert all(s.status == "error" for s in finished if s.name not in TOOL_NAMES)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from llm_replay import replay
 from pydantic import BaseModel, Field
@@ -121,10 +119,8 @@ def test_persistent_500_becomes_provider_error():
 
 def test_timeout_becomes_provider_error_after_retrying():
     with replay("anthropic/slow.json") as wire:
-        started = time.perf_counter()
         with pytest.raises(ProviderError, match="timed out after 0.3 s"):
             model(wire.url(), timeout_s=0.3, max_retries=1).chat(ASK)
-        assert time.perf_counter() - started < 2.9
         assert len(wire.sent(PATH)) == 2
 
 

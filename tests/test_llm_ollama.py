@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import socket
-import time
 
 import pytest
 from llm_replay import replay
@@ -117,10 +116,8 @@ def test_streaming_retries_before_the_first_piece():
 
 def test_timeout_becomes_provider_error_after_retrying():
     with replay("ollama/slow.json") as wire:
-        started = time.perf_counter()
         with pytest.raises(ProviderError, match="timed out after 0.3 s"):
             model(wire.url(), timeout_s=0.3, max_retries=1).chat(ASK)
-        assert time.perf_counter() - started < 2.9
         assert len(wire.sent(PATH)) == 2
 
 

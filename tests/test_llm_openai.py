@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 from llm_replay import replay
@@ -117,10 +116,8 @@ def test_persistent_500_becomes_provider_error():
 
 def test_timeout_becomes_provider_error_after_retrying():
     with replay("openai/slow.json") as wire:
-        started = time.perf_counter()
         with pytest.raises(ProviderError, match="timed out after 0.3 s"):
             model(wire.url("/v1"), timeout_s=0.3, max_retries=1).chat(ASK)
-        assert time.perf_counter() - started < 2.9  # did not wait for the slow answer
         assert len(wire.sent(PATH)) == 2
 
 

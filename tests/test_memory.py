@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -20,6 +19,7 @@ from agents.memory import Alert, Memory, StoreError, deal_key
 from agents.messaging import MessagingAgent
 from agents.scanner import FeedOutcome, Scanner, ScanResult
 from models.types import Deal, Estimate, Neighbour, Opportunity
+from tests.faults import STEPWISE
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -119,7 +119,7 @@ def test_a_claim_is_taken_once_and_taken_over_only_from_a_dead_owner(tmp_path):
         f"m = Memory(Path({str(db)!r})); n = m.pending_notifications()[0]\n"
         "m.mark_failed(n.id, 'x'); n = m.pending_notifications()[0]\n"
         "print(m.claim_notification(n), os.getpid())")],
-        cwd=ROOT, capture_output=True, text=True, timeout=60)
+        cwd=ROOT, capture_output=True, text=True, timeout=300)
     claimed, child_pid = child.stdout.split()
     assert claimed == "True", child.stderr
     with Memory(db) as memory:
@@ -196,7 +196,8 @@ class OutboxSender:
 
 def step(name: str) -> None:
     print(name, flush=True)
-    time.sleep(0.005)
+    if os.environ.get(STEPWISE):
+        sys.stdin.readline()  # the test says go on, or kills the worker right here
 
 
 def run_pipeline(db: Path, feed: Path, outbox: Path) -> None:
@@ -226,16 +227,21 @@ def test_kill_9_mid_way_then_rescan_loses_and_repeats_nothing(tmp_path):
     # kill while assessing, right after queueing, and while delivering
     kill_points = [("assessed", 7), ("assessed", 20), ("sent", 4), ("sent", 9)]
     for wanted, count in kill_points:
-        worker = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+        # stepwise: the worker waits at each step, so the kill lands exactly there, however busy
+        worker = subprocess.Popen(command, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                  env={**os.environ, STEPWISE: "1"})
         seen = 0
         for line in worker.stdout:
             seen += line.strip() == wanted
-            if seen >= count or line.strip() == "done":
+            assert line.strip() != "done", f"the worker finished before {count} x {wanted!r}"
+            if seen >= count:
                 break
+            worker.stdin.write("\n")
+            worker.stdin.flush()
         worker.send_signal(signal.SIGKILL)
         worker.wait(timeout=30)
         assert worker.returncode == -signal.SIGKILL
-    finish = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    finish = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert finish.returncode == 0, finish.stderr
     with Memory(db) as memory:
         assert memory.counts() == {"deals": n, "estimates": n, "opportunities": n // 2,
@@ -251,7 +257,7 @@ def test_kill_9_mid_way_then_rescan_loses_and_repeats_nothing(tmp_path):
     wire = outbox.with_suffix(".wire").read_text().splitlines()
     assert len(wire) - len(set(wire)) <= 2 and len({line.split()[0] for line in wire}) == n // 2
     # once marked delivered, a rescan sends nothing again
-    again = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    again = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0 and outbox.with_suffix(".wire").read_text().splitlines() == wire
 
 

@@ -48,7 +48,8 @@ def test_native_tool_loop_round_trip():
     events = run(PlanningAgent(llm, toolbox, FixedRouter(None), native_tools=True), "value a drill")
     assert toolbox.calls == [("estimate_price", {"description": "a drill"})]
     steps = [e for e in events if isinstance(e, ToolStep)]
-    assert [s.status for s in steps] == ["done", "done"]  # the same step object, yielded twice
+    assert [s.status for s in steps] == ["pending", "done"]  # a fresh event each, never mutated later
+    assert steps[0] is not steps[1] and steps[1].result == "estimate_price ok"
     assert events[-1] == Reply(text="It is worth about $80.")
     tool_message = llm.requests[1]["messages"][-1]
     assert tool_message.role == "tool" and tool_message.tool_call_id == "c-estimate_price"
@@ -75,7 +76,17 @@ def test_step_limit_stops_a_looping_model():
     toolbox = RecordingToolbox()
     events = run(PlanningAgent(llm, toolbox, FixedRouter(None), native_tools=True, max_steps=3), "loop")
     assert len(toolbox.calls) == 3
-    assert "step limit" in events[-1].text
+    assert events[-1].failed
+    assert events[-1].text.startswith("I stopped after 3 rounds of tool calls without reaching an answer.")
+    assert "- estimate_price: estimate_price ok" in events[-1].text
+    assert '"status"' not in events[-1].text and "{" not in events[-1].text  # sentences, not tool JSON
+
+
+def test_the_step_limit_without_any_finished_tool_still_reads_as_a_sentence():
+    llm = FakeChatModel([call("delete_everything")] * 2)
+    events = run(PlanningAgent(llm, RecordingToolbox(), FixedRouter(None), native_tools=True, max_steps=2), "x")
+    assert events[-1].text == ("I stopped after 2 rounds of tool calls without reaching an answer. "
+                               "Try asking for one thing at a time.")
 
 
 def test_routed_mode_runs_the_routed_tool_and_reports_errors():

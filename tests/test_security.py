@@ -193,7 +193,7 @@ def obey(tools, *replies) -> tuple[list[ToolStep], Reply, FakeChatModel]:
               for i, calls in enumerate(replies)]
     llm = FakeChatModel([*script, "Done, as the feed told me."])
     events = list(PlanningAgent(llm, tools, router=None, native_tools=True).run("scan for deals"))
-    steps = list({id(e): e for e in events if isinstance(e, ToolStep)}.values())  # each step once
+    steps = [e for e in events if isinstance(e, ToolStep) and e.status != "pending"]  # each step once, ended
     return steps, events[-1], llm
 
 
@@ -247,7 +247,7 @@ def test_injected_text_cannot_make_the_planner_fetch_private_urls(world, url):
 def test_a_model_looping_on_injected_text_stops_at_the_step_limit(world):
     server, memory, pipeline, tools = world
     steps, reply, _ = obey(tools, *[[("scan_deals", {})]] * 10)
-    assert len(steps) == 6 and reply.text.startswith("I stopped after the step limit")
+    assert len(steps) == 6 and reply.text.startswith("I stopped after 6 rounds of tool calls")
 
 
 def test_feed_text_reaches_the_model_only_as_tool_data(world):

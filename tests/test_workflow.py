@@ -128,16 +128,22 @@ def test_injected_feed_text_cannot_make_the_planner_notify(world):
 
 def test_a_scheduled_scan_really_scans(world):
     """The schedule runs the same pipeline scan (which takes the scan lock itself)."""
-    import time
+    import threading
 
     from agents.schedule import schedule
 
     server, memory, pipeline, _ = world
-    scheduler = schedule(pipeline.scan, 3600)
+    scanned = threading.Event()
+
+    def scan_then_say_so():
+        try:
+            pipeline.scan()
+        finally:
+            scanned.set()
+
+    scheduler = schedule(scan_then_say_so, 3600)
     try:
-        deadline = time.monotonic() + 30
-        while memory.counts()["deals"] < 4 and time.monotonic() < deadline:
-            time.sleep(0.2)
+        assert scanned.wait(300), "the first scheduled run never ended"  # a bound, not a timing
     finally:
         scheduler.shutdown(wait=True)
     assert memory.counts()["deals"] == 4 and len(sent(server)) == 2

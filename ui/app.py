@@ -202,9 +202,36 @@ class DealScoutApp:
         return self.deal_table(), self.logs.text()
 
     def estimate_price(self, description: str) -> dict[str, Any]:
-        """Estimate what a product is worth: the value, likely range, each agent and similar products."""
+        """Estimate what a product is worth: the value, likely range, each agent and similar products.
+
+        Args:
+            description: the product's title and details, e.g. "Sony WH-1000XM5 wireless headphones"
+        """
         try:
             return self.services.pricer.estimate(description).model_dump()
+        except ValueError as err:
+            raise gr.Error(str(err)) from err
+
+    def list_opportunities(self, max_price: float | None = None, limit: int = 5) -> str:
+        """List the best deals found so far, largest saving first.
+
+        Args:
+            max_price: only deals priced at most this many dollars (none: any price)
+            limit: how many deals, 1 to 50
+        """
+        try:
+            return self.services.toolbox().list_opportunities(max_price, int(limit)).text
+        except ValueError as err:
+            raise gr.Error(str(err)) from err
+
+    def explain_estimate(self, query: str) -> str:
+        """Explain the evidence behind a found deal's estimate: similar products, each agent, why it qualified.
+
+        Args:
+            query: words from the deal's title, e.g. "Sony headphones"
+        """
+        try:
+            return self.services.toolbox().explain_estimate(query).text
         except ValueError as err:
             raise gr.Error(str(err)) from err
 
@@ -274,8 +301,11 @@ class DealScoutApp:
 
     # --- layout ------------------------------------------------------------------------------
 
-    def build(self) -> gr.Blocks:
+    def build(self, mcp: bool = False) -> gr.Blocks:
+        """The app. With `mcp` its API lists only the MCP tools (ui/mcp_server.py); the chat, the
+        deals table and the Price tab stay callable, undocumented, so they are no MCP tools."""
         s = self.services.settings_store.load()
+        ui_api = "undocumented" if mcp else "public"
         with gr.Blocks(title="DealScout", analytics_enabled=False) as demo:
             gr.Markdown("# DealScout\nDeals worth your money, and what things are really worth.")
             with gr.Tab("Chat"):
@@ -290,7 +320,7 @@ class DealScoutApp:
                         yield "", [*shown, *new], session_agent
 
                 box.submit(respond, [box, chatbot, planner], [box, chatbot, planner], api_name="chat",
-                           concurrency_id="agents", concurrency_limit=2)
+                           concurrency_id="agents", concurrency_limit=2, api_visibility=ui_api)
                 def use_example(evt: gr.SelectData) -> str:
                     return evt.value["text"]
 
@@ -320,7 +350,8 @@ class DealScoutApp:
                 timer.tick(self.dashboard, None, [table, activity], api_visibility="private")
                 deals_tab.select(self.dashboard, None, [table, activity], api_visibility="private")
                 scan_now.click(self.scan_deals, None, status, api_name="scan_deals", concurrency_id="scan",
-                               concurrency_limit=1).then(self.deal_table, None, table, api_name="deals")
+                               concurrency_limit=1).then(self.deal_table, None, table, api_name="deals",
+                                                          api_visibility=ui_api)
 
                 def pick(evt: gr.SelectData, rows):
                     row = evt.index[0] if isinstance(evt.index, list | tuple) else evt.index
@@ -344,8 +375,10 @@ class DealScoutApp:
                 estimates = gr.Dataframe(headers=["agent", "estimate $", "likely range $"], interactive=False)
                 why = gr.Markdown()
                 go.click(lambda d: price_table(self.services, d), description, [estimates, why],
-                         api_name="price", concurrency_id="pricing", concurrency_limit=2)
+                         api_name="price", concurrency_id="pricing", concurrency_limit=2, api_visibility=ui_api)
             gr.api(self.estimate_price, api_name="estimate_price")
+            gr.api(self.list_opportunities, api_name="list_opportunities")
+            gr.api(self.explain_estimate, api_name="explain_estimate")
             demo.load(self.dashboard, None, [table, activity], api_visibility="private")
         demo.queue(default_concurrency_limit=2, max_size=64)
         return demo

@@ -147,22 +147,22 @@ class PlanningAgent:
             yield from self._routed(message)
 
     def _execute(self, name: str, arguments: dict[str, Any], used: set[str]) -> Iterator[ToolStep]:
-        step = ToolStep(name=name, arguments=arguments)
-        yield step
+        """A pending step, then a new step object with its outcome (a consumer may keep the first)."""
+        yield ToolStep(name=name, arguments=arguments)
         started = time.perf_counter()
         known = {tool.name for tool in self.toolbox.tools()}
         if name not in known:
-            step.status, step.result = "error", f"there is no tool called {name!r}"
+            status, result = "error", f"there is no tool called {name!r}"
         elif name in ONCE_PER_RUN and name in used:
-            step.status, step.result = "error", f"{name} may run once per request; it already ran"
+            status, result = "error", f"{name} may run once per request; it already ran"
         else:
             used.add(name)
             try:
-                step.result, step.status = self.toolbox.call(name, arguments).text, "done"
+                status, result = "done", self.toolbox.call(name, arguments).text
             except (ValueError, ProviderError) as err:
-                step.status, step.result = "error", str(err)
-        step.seconds = time.perf_counter() - started
-        yield step
+                status, result = "error", str(err)
+        yield ToolStep(name=name, arguments=arguments, status=status, result=result,
+                       seconds=time.perf_counter() - started)
 
     def _routed(self, message: str) -> Iterator[Event]:
         route = self.router.route(message)
@@ -191,6 +191,7 @@ class PlanningAgent:
     def _tool_loop(self, history: list[Message]) -> Iterator[Event]:
         messages = [Message(role="system", content=SYSTEM_PROMPT), *history]
         used: set[str] = set()
+        finished: list[ToolStep] = []
         for _ in range(self.max_steps):
             try:
                 reply = self.llm.chat(messages, tools=self.toolbox.tools(), tool_choice="auto")
@@ -205,7 +206,16 @@ class PlanningAgent:
                 step = None
                 for step in self._execute(call.name, call.arguments, used):
                     yield step
+                finished.append(step)
                 payload = {"status": step.status, "result": step.result}
                 messages.append(Message(role="tool", tool_call_id=call.id, content=json.dumps(payload)))
-        yield Reply(text="I stopped after the step limit; here is what the tools found:\n"
-                    + "\n".join(m.content for m in messages if m.role == "tool")[-2000:], failed=True)
+        yield Reply(text=step_limit_answer(self.max_steps, finished), failed=True)
+
+
+def step_limit_answer(max_steps: int, finished: list[ToolStep]) -> str:
+    """What the user reads when the model kept calling tools: sentences, not the tools' JSON."""
+    found = [f"- {step.name}: {' '.join(step.result.split())[:300]}" for step in finished[-3:]
+             if step.status == "done"]
+    head = (f"I stopped after {max_steps} rounds of tool calls without reaching an answer. "
+            "Try asking for one thing at a time.")
+    return "\n".join([head, "What the last tools found:", *found]) if found else head

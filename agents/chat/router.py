@@ -2,9 +2,9 @@
 
 The tiny local LLM cannot choose tools, so this does it without one. Rules take what structure
 makes unambiguous (a pasted feed item, a URL, an explicit command at the start of the message);
-everything else goes to a nearest-example classifier over MiniLM embeddings of a few example
-utterances per tool (agents/chat/examples.py), with a similarity floor under which the message
-is small talk (no tool). Arguments are always extracted by rules.
+everything else goes to a logistic-regression classifier over MiniLM embeddings, trained on
+example utterances per tool (agents/chat/examples.py) and small talk; a message it is unsure of
+and near no example is small talk, or a product to value when it reads like one. Arguments are always extracted by rules.
 
 Pasted text is data: a feed item routes to estimate_price whatever it says, and notify_user (the
 one tool that sends something out) needs a short, direct request from the user.
@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 import numpy as np
 from pydantic import BaseModel, Field
+from sklearn.linear_model import LogisticRegression
 
 from agents.chat.examples import EXAMPLES, SMALL_TALK
 from agents.chat.settings_words import SETTINGS_COMMANDS, settings_arguments
@@ -29,7 +30,9 @@ from models.text import first_amount
 
 MAX_CHARS = 20_000  # what a chat turn may carry into a tool argument
 SEMANTIC_CHARS = 1_000  # the classifier reads the opening; MiniLM stops at 256 tokens anyway
-SIMILARITY_FLOOR = 0.45  # below this nothing is near enough: small talk
+SIMILARITY_FLOOR = 0.45  # an unsure classification this far from every example is small talk
+CONFIDENT = 0.5  # the classifier's own "none" class decides small talk once it is this sure
+CLASSIFIER_C = 10.0  # chosen by 5-fold cross-validation on the labelled set (benchmarks/routing.py)
 QUERY_CHARS = 200  # a notify or explain query names a product; longer text is not one
 NOTIFY_MAX_WORDS = 25  # longer messages are pasted content, never an alert request
 
@@ -246,13 +249,16 @@ class Router:
         self._labels: list[str] = [tool for tool, texts in self.examples.items() for _ in texts]
         self._texts: list[str] = [text for texts in self.examples.values() for text in texts]
         self._vectors: np.ndarray | None = None
+        self._classifier: LogisticRegression | None = None
         self._lock = threading.Lock()
 
-    def _example_vectors(self) -> np.ndarray:
+    def _trained(self) -> tuple[np.ndarray, LogisticRegression]:
         with self._lock:
-            if self._vectors is None:
-                self._vectors = np.asarray(self.embedder.embed([t.lower() for t in self._texts]))
-        return self._vectors
+            if self._classifier is None:
+                vectors = np.asarray(self.embedder.embed([t.lower() for t in self._texts]))
+                self._classifier = LogisticRegression(C=CLASSIFIER_C, max_iter=2000, class_weight="balanced").fit(vectors, self._labels)
+                self._vectors = vectors
+        return self._vectors, self._classifier
 
     def route(self, message: str) -> Route:
         text = (message or "")[:MAX_CHARS].strip()
@@ -269,7 +275,7 @@ class Router:
         if url:
             return Route(tool="estimate_price", arguments={"url": url.group().rstrip(".,;!?)")},
                          confidence=0.95, reason="pasted link: value the product it points to")
-        return self._nearest(text)
+        return self._classified(text)
 
     def _routed(self, tool: str, text: str, confidence: float, reason: str) -> Route:
         arguments = arguments_for(tool, text)
@@ -282,22 +288,25 @@ class Router:
                              reason="asks for a price but names no product; the planner asks which")
         return Route(tool=tool, arguments=arguments, confidence=round(confidence, 3), reason=reason)
 
-    def _nearest(self, text: str) -> Route:
+    def _classified(self, text: str) -> Route:
         query = " ".join(text[:SEMANTIC_CHARS].lower().split())
-        similarities = self._example_vectors() @ np.asarray(self.embedder.embed([query]))[0]
+        vectors, classifier = self._trained()
+        vector = np.asarray(self.embedder.embed([query]))[0]
+        probabilities = classifier.predict_proba(vector[None, :])[0]
+        similarities = vectors @ vector
         # An alert goes to the person asking: a short message that says so, not text that was pasted.
         may_notify = len(text.split()) <= NOTIFY_MAX_WORDS and bool(_ASKS_FOR_ME.search(text))
-        allowed = [i for i, label in enumerate(self._labels) if label not in WATCH_ASKERS or may_notify]
-        best = max(allowed, key=lambda i: float(similarities[i]))
-        score, label = float(similarities[best]), self._labels[best]
-        nearest = f"nearest example {self._texts[best]!r} ({label}, similarity {score:.2f})"
-        if score >= self.floor:
-            if label == SMALL_TALK:
-                return Route(tool=None, confidence=round(score, 3), reason=f"small talk: {nearest}")
-            return self._routed(label, text, score, nearest)
+        allowed = [i for i, label in enumerate(classifier.classes_) if label not in WATCH_ASKERS or may_notify]
+        chosen = max(allowed, key=lambda i: float(probabilities[i]))
+        label, probability = str(classifier.classes_[chosen]), float(probabilities[chosen])
+        closest = int(np.argmax(similarities))
+        nearest = (f"classified {label} (p={probability:.2f}); nearest example {self._texts[closest]!r} "
+                   f"({self._labels[closest]}, similarity {float(similarities[closest]):.2f})")
+        if label != SMALL_TALK and (probability >= CONFIDENT or float(similarities[closest]) >= self.floor):
+            return self._routed(label, text, probability, nearest)
         if looks_like_product(product_description(text)):
             return self._routed("estimate_price", text, 0.6, f"reads like a product description; {nearest}")
-        return Route(tool=None, confidence=round(1 - score, 3), reason=f"nothing near: {nearest}")
+        return Route(tool=None, confidence=round(probability, 3), reason=f"small talk: {nearest}")
 
 
 def _names_a_product(description: str) -> bool:

@@ -1,0 +1,55 @@
+"""How the app is launched as an MCP server: its tools, and HTTP Basic auth in front of them.
+
+Gradio's login is a browser form and a cookie, which MCP clients do not speak, and Gradio mounts
+its MCP server (/gradio_api/mcp/, streamable HTTP; /gradio_api/mcp/sse for SSE) outside that login:
+this middleware asks every request there for the --auth user and password instead.
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+from typing import Any
+
+import gradio as gr
+from gradio_client import Client
+from starlette.middleware import Middleware
+from starlette.responses import PlainTextResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+MCP_PATH = "/gradio_api/mcp"
+MCP_TOOLS = ("estimate_price", "scan_deals", "list_opportunities", "explain_estimate")
+
+
+class McpBasicAuth:
+    def __init__(self, app: ASGIApp, credentials: tuple[str, str]):
+        self.app = app
+        user, password = credentials
+        self.expected = b"Basic " + base64.b64encode(f"{user}:{password}".encode())
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and MCP_PATH in scope["path"]:
+            given = dict(scope["headers"]).get(b"authorization", b"")
+            if not hmac.compare_digest(given, self.expected):
+                refused = PlainTextResponse(
+                    "DealScout's MCP server needs HTTP Basic auth with the app's --auth user and password.",
+                    status_code=401, headers={"WWW-Authenticate": 'Basic realm="DealScout MCP"'})
+                await refused(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def serve(demo: gr.Blocks, *, auth: tuple[str, str] | None, mcp: bool, **options: Any) -> gr.Blocks:
+    """Launch the app without blocking, behind the login and, with `mcp`, as an MCP server behind
+    Basic auth. `launch.py app` then blocks on it; the tests do not."""
+    if mcp and auth is None:
+        raise ValueError("the MCP server is reachable by other programs: it needs a user and password")
+    extra = {"app_kwargs": {"middleware": [Middleware(McpBasicAuth, credentials=auth)]}} if mcp else {}
+    demo.launch(prevent_thread_lock=True, auth=auth, mcp_server=mcp, **extra, **options)
+    if mcp:
+        # Gradio's MCP server runs each tool through a gradio Client of this very app, which the
+        # login turns away ("credentials were not provided", gradio 6.31): it gets one that logs in.
+        demo.mcp_server_obj._client_instance = Client(
+            demo.local_url, auth=auth, headers={"x-gradio-user": "mcp"}, download_files=False,
+            verbose=False, analytics_enabled=False, _skip_components=False)
+    return demo
