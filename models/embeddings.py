@@ -75,13 +75,13 @@ class Embedder:
 
     def __init__(self, model_path: str | None = None, *, batch_size: int = 32,
                  max_seq_length: int | None = None, cache_path: Path | None = None,
-                 backend: Backend = "torch", onnx_dir: Path | None = None):
+                 backend: Backend = "torch", onnx_dir: Path | None = None, device: str = "cpu"):
         if backend not in ("torch", "onnx"):
             raise ValueError(f"unknown embedding backend {backend!r}: use torch or onnx")
         if backend == "onnx" and onnx_dir is None:
             raise ValueError("the onnx backend needs a folder for its exported model (onnx_dir)")
         self.model_path = model_path
-        self.backend, self.onnx_dir = backend, onnx_dir
+        self.backend, self.onnx_dir, self.device = backend, onnx_dir, device  # device: torch's ("cuda")
         self.batch_size = batch_size
         self.max_seq_length = max_seq_length
         self.cache = EmbeddingCache(cache_path) if cache_path else None
@@ -114,7 +114,7 @@ class Embedder:
                 else:
                     from sentence_transformers import SentenceTransformer
 
-                    self._model = SentenceTransformer(path, device="cpu")
+                    self._model = SentenceTransformer(path, device=self.device)
                     if self.max_seq_length:
                         self._model.max_seq_length = self.max_seq_length
         return self._model
