@@ -412,7 +412,10 @@ def price_batch(path: Path, ray_address: str | None) -> None:
         except ScaleError as err:
             fail(str(err))
     else:
-        pricer = main_pricer(pricers(settings()))
+        try:
+            pricer = main_pricer(pricers(settings()))
+        except ValueError as err:
+            fail(str(err))
         answers = [price_answer(pricer, text) for text in texts]
     for text, answer in zip(texts, answers, strict=True):
         print(json.dumps({"description": text, **answer}))
