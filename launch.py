@@ -145,13 +145,15 @@ def evaluate(
 
 
 @train_app.command("store")
-def train_store(rebuild: Annotated[bool, typer.Option(help="Drop the store and build it anew.")] = False) -> None:
+def train_store(rebuild: Annotated[bool, typer.Option(help="Drop the store and build it anew.")] = False,
+                ray: Annotated[str | None, typer.Option("--ray", metavar="ADDRESS", help="Embed on this Ray cluster (host:port; `pip install .[scale]`).")] = None) -> None:
     """Embed the training split into the vector store (resumes where a killed build stopped)."""
+    from training.distributed import ScaleError
     from training.pipeline import build_store
 
     try:
-        build_store(settings(), rebuild=rebuild, log=console.print)
-    except ValueError as err:
+        build_store(settings(), rebuild=rebuild, log=console.print, ray_address=ray)
+    except (ValueError, ScaleError) as err:
         fail(str(err))
 
 
@@ -354,9 +356,11 @@ def llm_check() -> None:
 
 @app.command()
 def price(
-    description: Annotated[str, typer.Argument(help="What the product is; '-' reads standard input.")],
+    description: Annotated[str, typer.Argument(help="What the product is; '-' reads standard input.")] = "",
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     evidence: Annotated[int, typer.Option(help="How many similar items to show.")] = 5,
+    batch: Annotated[Path | None, typer.Option(help="Price every line of this file (a description each); prints JSON lines.")] = None,
+    ray: Annotated[str | None, typer.Option("--ray", metavar="ADDRESS", help="With --batch: price on this Ray cluster.")] = None,
 ) -> None:
     """Say what a product is worth: each agent's estimate, the ensemble and its interval."""
     from rich.markup import escape
@@ -364,6 +368,13 @@ def price(
     from agents.pricing import price_report, pricers
     from agents.pricing.text import DescriptionError
 
+    if batch is not None:
+        price_batch(batch, ray)
+        return
+    if ray:
+        fail("--ray prices a --batch FILE")
+    if not description:
+        fail("say what to price: a description, '-' for standard input, or --batch FILE")
     text = sys.stdin.read() if description == "-" else description
     try:
         report = price_report(text, pricers(settings()))
@@ -384,6 +395,31 @@ def price(
         out.print("similar items (price, similarity, title):")
     for n in shown:
         out.print(f"  ${n.price:>9,.2f}  {n.similarity:.2f}  {escape(n.title[:90])}")
+
+def price_batch(path: Path, ray_address: str | None) -> None:
+    """One JSON line per non-empty line of `path`: {"description", "estimate"} or {"description", "error"}."""
+    from agents.pricing import main_pricer, pricers
+    from training.distributed import ScaleError, price_answer, price_on_ray
+
+    try:
+        texts = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    except (OSError, UnicodeDecodeError) as err:
+        fail(f"cannot read {path}: {err.strerror if isinstance(err, OSError) else 'not UTF-8 text'}")
+    if ray_address:
+        try:
+            answers, run = price_on_ray(ray_address, texts, settings())
+        except ScaleError as err:
+            fail(str(err))
+    else:
+        try:
+            pricer = main_pricer(pricers(settings()))
+        except ValueError as err:
+            fail(str(err))
+        answers = [price_answer(pricer, text) for text in texts]
+    for text, answer in zip(texts, answers, strict=True):
+        print(json.dumps({"description": text, **answer}))
+    if ray_address:
+        console.print(f"ray {ray_address}: {run.done} priced in {run.seconds:.0f} s ({run.per_s:.1f} items/s)")
 
 # --- commands: history (agents/memory) ------------------------------------------------------
 

@@ -9,6 +9,7 @@ from functools import cached_property
 
 from agents.chat.planner import PlanningAgent
 from agents.chat.router import Router
+from agents.chat.small_talk import SmallTalk
 from agents.chat.tools import DealTools
 from agents.feeds import FeedFetcher
 from agents.memory import Memory
@@ -108,6 +109,10 @@ class Services:
     def page_reader(self) -> PageReader:
         return self._get("page_reader", lambda: PageReader(self.memory))
 
+    @cached_property
+    def small_talk(self) -> SmallTalk:
+        return self._get("small_talk", SmallTalk)
+
     def toolbox(self, user: str = "") -> DealTools:
         return DealTools(self.pipeline, self.pricer, self.memory, self.messenger, self.page_reader, owner=user,
                          settings=self.settings_store)
@@ -115,4 +120,5 @@ class Services:
     def planner(self, user: str = "") -> PlanningAgent:
         """A planning agent for one chat session (cheap: it shares the heavy parts); `user` owns
         the session's watches (the app's login name under --auth)."""
-        return PlanningAgent(self.llm, self.toolbox(user), self.router, recorder=self.memory)
+        return PlanningAgent(self.llm, self.toolbox(user), self.router, recorder=self.memory,
+                             small_talk=self.small_talk)

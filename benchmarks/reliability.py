@@ -2,7 +2,10 @@
 lost or repeated, latency and losses under load, and a vulnerability audit of the installed packages.
 
     .venv/bin/python benchmarks/reliability.py [--fuzz-examples 1000] [--crash-trials 20]
-        [--sessions 1,4,16] [--skip fuzz,faults,crash,load,audit] [--json FILE]
+        [--sessions 1,4,16] [--skip fuzz,faults,crash,load,kinds,audit] [--json FILE]
+
+`kinds` is the load table with the default models and the built artifacts (`make artifacts`):
+price, scan-list and small-talk chat messages, 5 per session, at 1 and 16 sessions.
 
 The same checks run, smaller, in `make test` (tests/test_fuzz.py, test_faults.py, test_security.py);
 everything here is bounded and stops by itself. Nothing leaves the machine except pip-audit's
@@ -27,10 +30,13 @@ sys.path.insert(0, str(ROOT))
 
 from tests.faults import (  # noqa: E402
     FAULTS,
+    KIND_MESSAGES,
     TARGETS,
+    DefaultApp,
     RunningApp,
     burst_run,
     chat_under_fault,
+    kind_load_run,
     load_run,
     scan_crash_trial,
     scan_under_fault,
@@ -159,6 +165,28 @@ def load(sessions: list[int]) -> dict:
                       "lost": burst.lost, "messages": dict(refusals)}}
 
 
+def kinds(sessions: list[int], messages: int = 5) -> dict:
+    section(f"Load by message kind: default models and built artifacts, {messages} chat messages a session")
+    rows: dict[str, dict[int, object]] = {}
+    with tempfile.TemporaryDirectory() as folder, DefaultApp(Path(folder)) as app:
+        kind_load_run(app.url, "price", 1, messages_per_session=1)  # warm up
+        for kind in KIND_MESSAGES:
+            rows[kind] = {n: kind_load_run(app.url, kind, n, messages_per_session=messages) for n in sessions}
+    print("| messages | sessions | requests | answered | refused | lost | p50 s | p95 s | max s | wall s |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for kind, by_n in rows.items():
+        for n, r in by_n.items():
+            print(f"| {kind} | {n} | {r.requests} | {r.answered} | {len(r.errors)} | {r.lost} "
+                  f"| {r.percentile(50):.2f} | {r.percentile(95):.2f} | {max(r.latencies, default=float('nan')):.2f} "
+                  f"| {r.seconds:.0f} |")
+    for kind, by_n in rows.items():
+        for error in [e for r in by_n.values() for e in r.errors][:2]:
+            print(f"- {kind}: {error}")
+    return {kind: {n: {"requests": r.requests, "answered": r.answered, "refused": len(r.errors), "lost": r.lost,
+                       "p50_s": round(r.percentile(50), 3), "p95_s": round(r.percentile(95), 3),
+                       "wall_s": round(r.seconds, 1)} for n, r in by_n.items()} for kind, by_n in rows.items()}
+
+
 def audit() -> dict:
     section("Known vulnerabilities: pip-audit over the virtualenv")
     try:
@@ -198,6 +226,7 @@ def main() -> None:
     parser.add_argument("--fuzz-examples", type=int, default=1000, help="examples per fuzz property")
     parser.add_argument("--crash-trials", type=int, default=20, help="kill -9 trials per kind (scan, store)")
     parser.add_argument("--sessions", default="1,4,16", help="concurrent sessions, comma-separated")
+    parser.add_argument("--kind-sessions", default="1,16", help="sessions for the load table by message kind")
     parser.add_argument("--skip", default="", help="comma-separated parts to leave out")
     parser.add_argument("--seed", type=int, default=8)
     parser.add_argument("--json", type=Path, help="also write the figures here")
@@ -214,6 +243,8 @@ def main() -> None:
         figures["crash"] = crashes(args.crash_trials, args.seed)
     if "load" not in skip:
         figures["load"] = load([int(n) for n in args.sessions.split(",")])
+    if "kinds" not in skip:
+        figures["kinds"] = kinds([int(n) for n in args.kind_sessions.split(",")])
     if "audit" not in skip:
         figures["audit"] = audit()
     section("Summary")
@@ -230,6 +261,9 @@ def main() -> None:
         print(f"- load: {sum(r['lost'] for r in figures['load']['sessions'].values())} requests lost; "
               f"p95 {worst[1]['p95_s']:.2f} s at {worst[0]} sessions; burst refusals explained: "
               f"{list(figures['load']['burst']['messages'])}")
+    for kind, by_n in figures.get("kinds", {}).items():
+        print(f"- {kind}: " + "; ".join(f"{n} sessions p50 {r['p50_s']:.2f} s, p95 {r['p95_s']:.2f} s, "
+                                        f"{r['answered']}/{r['requests']} answered" for n, r in by_n.items()))
     if "audit" in figures:
         a = figures["audit"]
         print(f"- pip-audit: {'vulnerable: ' + str(a['vulnerable']) if a.get('ran') else 'not run: ' + a['why'][:120]}")

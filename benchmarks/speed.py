@@ -1,9 +1,12 @@
 """How fast the pricing path is, on this machine:
 
-    .venv/bin/python benchmarks/speed.py [--items N] [--queries N] [--prices N] [--json FILE]
+    .venv/bin/python benchmarks/speed.py [--items N] [--queries N] [--prices N] [--mae N] [--json FILE]
 
 1. raw embedding rate vs vector-store build rate on the same N training items (the ratio is
-   what the store adds on top of embedding);
+   what the store adds on top of embedding), for the torch and the ONNX int8 backend in the
+   same run, and how far their vectors agree (cosine, top-10 neighbour overlap); with --mae N
+   also the ensemble's MAE on N reference-test items with queries embedded by each backend
+   (store and forest as built);
 2. query latency p50/p95 against the built store (or, if none is built, a store of random
    vectors as large as the catalogue), by vector and by text (embedding included);
 3. single-item price latency p50/p95 per agent and for the ensemble.
@@ -25,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from agents.pricing import pricers  # noqa: E402
 from models.config import Settings  # noqa: E402
 from models.embeddings import Embedder  # noqa: E402
-from training.data import load_split  # noqa: E402
+from training.data import REFERENCE_TEST, load_split  # noqa: E402
 from vectorstore.store import VectorStore  # noqa: E402
 
 CATALOGUE_SIZE = 10_602
@@ -36,26 +39,55 @@ def percentiles(seconds: list[float]) -> dict[str, float]:
     return {"p50_ms": round(float(np.percentile(ms, 50)), 2), "p95_ms": round(float(np.percentile(ms, 95)), 2)}
 
 
-def fresh_embedder() -> Embedder:
+BACKENDS = ("torch", "onnx")
+
+
+def fresh_embedder(backend: str = "torch", settings: Settings | None = None) -> Embedder:
     """Loaded, uncached, remembering nothing: each timing does its own embedding."""
-    embedder = Embedder()
+    embedder = Embedder(backend=backend, onnx_dir=(settings or Settings()).onnx_dir)
     embedder.embed(["warm-up: load the model outside the timings"])
     return embedder
 
 
-def build_rates(items) -> dict[str, float]:
+def build_rates(items, backend: str, settings: Settings) -> tuple[dict[str, float], np.ndarray]:
     texts = [item.text for item in items]
-    embedder = fresh_embedder()
+    embedder = fresh_embedder(backend, settings)
     started = time.perf_counter()
-    embedder.embed(texts)
+    vectors = embedder.embed(texts)
     raw = len(texts) / (time.perf_counter() - started)
     with tempfile.TemporaryDirectory() as tmp:
-        store = VectorStore.open(fresh_embedder(), chroma_dir=Path(tmp))
+        store = VectorStore.open(fresh_embedder(backend, settings), chroma_dir=Path(tmp))
         started = time.perf_counter()
         store.build(items, progress=False)
         build = len(items) / (time.perf_counter() - started)
     return {"items": len(items), "embed_per_s": round(raw, 1), "build_per_s": round(build, 1),
-            "build_over_embed": round(build / raw, 3)}
+            "build_over_embed": round(build / raw, 3)}, vectors
+
+
+def agreement(exact: np.ndarray, fast: np.ndarray, k: int = 10) -> dict[str, float]:
+    """How far the fast vectors stand in for the exact ones: cosine per text, and how many of each
+    text's k nearest others (what retrieval returns) are the same."""
+    cosines = (exact * fast).sum(axis=1)
+    def nearest(v: np.ndarray) -> np.ndarray:
+        similarities = v @ v.T
+        np.fill_diagonal(similarities, -np.inf)
+        return np.argsort(-similarities, axis=1)[:, :k]
+    overlap = [len(set(a) & set(b)) / k for a, b in zip(nearest(exact), nearest(fast), strict=True)]
+    return {"cosine_min": round(float(cosines.min()), 4), "cosine_mean": round(float(cosines.mean()), 4),
+            f"top{k}_overlap": round(float(np.mean(overlap)), 3)}
+
+
+def reference_mae(settings: Settings, limit: int) -> dict[str, float]:
+    """The ensemble's MAE on `limit` reference-test items, its queries embedded by each backend."""
+    items = load_split(settings.split_dir, REFERENCE_TEST)[:limit]
+    out = {}
+    for backend in BACKENDS:
+        members = pricers(settings, Embedder(backend=backend, onnx_dir=settings.onnx_dir))
+        if "ensemble" not in members or not items:
+            return {}
+        guesses = [e.value for e in members["ensemble"].estimate_batch([item.text for item in items])]
+        out[backend] = round(float(np.mean([abs(g - item.price) for g, item in zip(guesses, items, strict=True)])), 2)
+    return out
 
 
 def query_latency(store: VectorStore, texts: list[str]) -> dict[str, object]:
@@ -108,6 +140,7 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=200, help="items for the build-rate test")
     parser.add_argument("--queries", type=int, default=100, help="queries for the latency test")
     parser.add_argument("--prices", type=int, default=30, help="descriptions priced per agent")
+    parser.add_argument("--mae", type=int, default=0, help="reference-test items for the MAE per backend")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
 
@@ -116,11 +149,20 @@ def main() -> None:
     test = load_split(settings.split_dir, "test")
     results: dict[str, object] = {}
 
-    rates = build_rates(train[: args.items])
-    results["build"] = rates
-    print(f"embedding     {rates['embed_per_s']:8.1f} items/s  ({rates['items']} training items)")
-    print(f"store build   {rates['build_per_s']:8.1f} items/s  = {rates['build_over_embed']:.0%} of the raw "
-          f"embedding rate")
+    vectors = {}
+    for backend in BACKENDS:
+        rates, vectors[backend] = build_rates(train[: args.items], backend, settings)
+        results[f"build_{backend}"] = rates
+        print(f"embedding {backend:5} {rates['embed_per_s']:8.1f} items/s  ({rates['items']} training items)")
+        print(f"store build {backend:5} {rates['build_per_s']:6.1f} items/s  = {rates['build_over_embed']:.0%} "
+              f"of the raw embedding rate")
+    agree = results["agreement"] = agreement(vectors["torch"], vectors["onnx"])
+    print(f"onnx vs torch cosine min {agree['cosine_min']}, mean {agree['cosine_mean']}; top-10 neighbours "
+          f"shared {agree['top10_overlap']:.0%}")
+    if args.mae:
+        mae = results["reference_mae"] = reference_mae(settings, args.mae)
+        print("reference MAE " + (", ".join(f"{b} ${v:.2f}" for b, v in mae.items()) or "(no ensemble built)")
+              + f"  ({args.mae} reference-test items; queries by each backend, store and forest as built)")
 
     queries = [item.text for item in test[: args.queries]]
     embedder = Embedder()

@@ -35,6 +35,7 @@ DEFAULT_MAX_TOKENS = 1024
 
 class AnthropicChatModel:
     supports_tools = True
+    in_process = False
 
     def __init__(
         self,

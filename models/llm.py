@@ -152,6 +152,8 @@ class ChatModel(Protocol):
 
     name: str  # "provider:model"
     supports_tools: bool  # picks tools itself well enough to drive the planner natively
+    # generates in this process, on the CPUs every other request needs (the local default)
+    in_process: bool
 
     def chat(
         self,
@@ -222,11 +224,13 @@ class FakeChatModel:
     """A scripted model for tests: replies in order, and records every request it saw."""
 
     supports_tools = False
+    in_process = False
 
     def __init__(self, replies: list[ChatResponse | str], name: str = "fake:scripted", *,
-                 supports_tools: bool = False):
+                 supports_tools: bool = False, in_process: bool = False):
         self.name = name
         self.supports_tools = supports_tools
+        self.in_process = in_process
         self.replies = list(replies)
         self.requests: list[dict[str, Any]] = []
         self.calls = CallLog(name)

@@ -95,6 +95,7 @@ def load_llama(path: Path, n_threads: int = N_THREADS) -> tuple[Any, threading.L
 
 class LocalChatModel:
     supports_tools = False  # a <=1.5B model cannot choose tools: the router does
+    in_process = True
 
     def __init__(self, path: Path | None = None, *, timeout_s: float = 60.0, n_threads: int = N_THREADS):
         self.path = gguf_file(path) if path else default_model_path()

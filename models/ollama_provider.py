@@ -42,6 +42,7 @@ def is_transient(err: BaseException) -> bool:
 
 class OllamaChatModel:
     supports_tools = False  # the small models people run locally pick tools poorly
+    in_process = False  # the Ollama server queues and runs its own calls
 
     def __init__(
         self,

@@ -36,6 +36,7 @@ NOT_CONFIGURED = (
 
 class OpenAIChatModel:
     supports_tools = True
+    in_process = False
 
     def __init__(
         self,

@@ -94,13 +94,22 @@ def prior_weights(settings: Settings, items: list[Item]) -> np.ndarray:
 
 
 def build_store(settings: Settings, embedder: Embedder | None = None, *, rebuild: bool = False,
-                progress: bool = True, log: Log = print) -> int:
-    """Add the training split to the store (skipping what is there); returns the number added."""
+                progress: bool = True, log: Log = print, ray_address: str | None = None) -> int:
+    """Add the training split to the store (skipping what is there); returns the number added.
+    With `ray_address`, the embedding runs on that Ray cluster (training/distributed.py)."""
     store = open_store(settings, embedder or make_embedder(settings))
     if rebuild:
         store.reset()
     items = dense_items(data.load_split(settings.split_dir, "train"))
-    added = store.build(items, weights=prior_weights(settings, items), progress=progress)
+    weights = prior_weights(settings, items)
+    if ray_address:
+        from training.distributed import build_store_on_ray
+
+        run = build_store_on_ray(store, items, weights, settings, ray_address)
+        added = run.done
+        log(f"ray {ray_address}: {added} embedded in {run.seconds:.0f} s ({run.per_s:.1f} items/s)")
+    else:
+        added = store.build(items, weights=weights, progress=progress)
     log(f"vector store: {added} added, {store.count()} items"
         f" ({settings.chroma_url or settings.chroma_dir})")
     return added

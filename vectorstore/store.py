@@ -50,6 +50,12 @@ def _client(chroma_dir: Path, chroma_url: str | None) -> Any:
         raise StoreError(f"cannot reach the Chroma server at {chroma_url}: {err}") from err
 
 
+def item_weights(items: Sequence[Item], weights: Sequence[float] | None) -> dict[str, float]:
+    if weights is None:
+        return {}
+    return {item_id(item): float(w) for item, w in zip(items, weights, strict=True)}
+
+
 class VectorStore:
     """One Chroma collection of catalogue items (metadata: price, category, title)."""
 
@@ -86,6 +92,23 @@ class VectorStore:
             found.update(self.collection.get(ids=list(ids[start:start + step]), include=[])["ids"])
         return found
 
+    def missing(self, items: Sequence[Item]) -> list[tuple[str, Item]]:
+        """(id, item) for each distinct item not yet stored, in order."""
+        unique = {item_id(item): item for item in items}
+        have = self.present(list(unique))
+        return [(i, item) for i, item in unique.items() if i not in have]
+
+    def add(self, batch: Sequence[tuple[str, Item]], vectors: np.ndarray,
+            weight_of: dict[str, float] | None = None) -> None:
+        """Store one batch of (id, item) with its vectors; an id already there is overwritten."""
+        self.collection.upsert(
+            ids=[i for i, _ in batch],
+            embeddings=np.asarray(vectors, dtype=np.float32),
+            documents=[item.text for _, item in batch],
+            metadatas=[{"price": item.price, "category": item.category, "title": item.title,
+                        "weight": (weight_of or {}).get(i, 1.0)} for i, item in batch],
+        )
+
     def build(self, items: Sequence[Item], *, weights: Sequence[float] | None = None,
               batch_size: int = BUILD_BATCH, progress: bool = True,
               on_batch: Callable[[int], None] | None = None) -> int:
@@ -95,26 +118,18 @@ class VectorStore:
         after a kill: ids are stable and present ones are skipped.
         """
         batch_size = max(1, min(batch_size, self.client.get_max_batch_size()))
-        weight_of = {item_id(item): float(w) for item, w in zip(items, weights, strict=True)} if weights is not None else {}
-        unique = {item_id(item): item for item in items}
-        have = self.present(list(unique))
-        todo = [(i, item) for i, item in unique.items() if i not in have]
+        todo = self.missing(items)
+        weight_of = item_weights(items, weights)
         bar = None
         if progress and todo:
             from tqdm import tqdm
 
-            bar = tqdm(total=len(unique), initial=len(have), desc="vector store", unit="item")
+            done = len({item_id(item) for item in items}) - len(todo)
+            bar = tqdm(total=done + len(todo), initial=done, desc="vector store", unit="item")
         added = 0
         for start in range(0, len(todo), batch_size):
             batch = todo[start:start + batch_size]
-            vectors = self.embedder.embed([item.text for _, item in batch])
-            self.collection.add(
-                ids=[i for i, _ in batch],
-                embeddings=vectors,
-                documents=[item.text for _, item in batch],
-                metadatas=[{"price": item.price, "category": item.category, "title": item.title,
-                            "weight": weight_of.get(i, 1.0)} for i, item in batch],
-            )
+            self.add(batch, self.embedder.embed([item.text for _, item in batch]), weight_of)
             added += len(batch)
             if bar:
                 bar.update(len(batch))

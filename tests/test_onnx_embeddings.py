@@ -1,0 +1,73 @@
+"""The ONNX backend of the embeddings: exported from the shipped model once, offline; its int8
+vectors agree with torch's, do not depend on what else is embedded with them, and are cached apart."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from models.embeddings import DIM, Embedder
+from models.onnx_embeddings import ONNX_FILE
+
+TEXTS = [
+    "Cordless drill driver 20V with two lithium batteries and charger",
+    "20-volt cordless power drill kit, battery included",
+    "Acoustic guitar strings, phosphor bronze, light gauge",
+    "Sony WH-1000XM5 wireless noise cancelling headphones, 30 hour battery, black",
+    "Front brake pads set for Honda Civic 2016-2021, ceramic, low dust",
+    "hello",
+    "",
+    "Samsung 65 inch QLED 4K smart TV with HDR10+, Alexa built in, 120 Hz " * 12,
+    "<b>日本語の説明</b> stainless steel kettle 1.7 l",
+    "Whirlpool refrigerator water filter replacement, 2 pack, NSF certified",
+]
+
+
+@pytest.fixture(scope="module")
+def onnx_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("onnx")
+
+
+@pytest.fixture(scope="module")
+def onnx(onnx_dir) -> Embedder:
+    return Embedder(backend="onnx", onnx_dir=onnx_dir)
+
+
+def test_onnx_vectors_agree_with_torch(onnx: Embedder) -> None:
+    fast, exact = onnx.embed(TEXTS), Embedder().embed(TEXTS)
+    assert fast.shape == (len(TEXTS), DIM) and fast.dtype == np.float32
+    assert np.allclose(np.linalg.norm(fast, axis=1), 1.0, atol=1e-4)
+    cosines = (fast * exact).sum(axis=1)
+    assert cosines.min() > 0.97 and cosines.mean() > 0.985, cosines
+    # what retrieval reads: each text's nearest other text is the same under both
+    def nearest(v):
+        return np.argsort(-(v @ v.T), axis=1)[:, 1]
+    assert (nearest(fast) == nearest(exact)).mean() >= 0.9
+
+
+def test_a_text_gets_the_same_vector_whatever_is_embedded_beside_it(onnx: Embedder) -> None:
+    together = onnx._encode(TEXTS)
+    alone = np.vstack([onnx._encode([t]) for t in TEXTS])
+    assert np.allclose(together, alone, atol=1e-6)  # int8 scales per run: batched, they differed
+
+
+def test_the_export_is_made_once_and_reused(onnx: Embedder, onnx_dir) -> None:
+    onnx.embed(["warm"])
+    exported = onnx_dir / ONNX_FILE
+    made = exported.stat().st_mtime_ns
+    again = Embedder(backend="onnx", onnx_dir=onnx_dir)
+    again.embed(["a second process would load it the same way"])
+    assert exported.stat().st_mtime_ns == made
+    assert [p.name for p in onnx_dir.iterdir()] == [ONNX_FILE]  # no half-made leftovers
+
+
+def test_backends_do_not_share_cached_vectors(onnx_dir) -> None:
+    assert Embedder(backend="onnx", onnx_dir=onnx_dir).key != Embedder().key
+    assert Embedder().key == "all-MiniLM-L6-v2/default"  # torch vectors cached before stay valid
+
+
+def test_a_wrong_backend_is_one_clear_sentence(tmp_path) -> None:
+    with pytest.raises(ValueError, match="unknown embedding backend 'gpu'"):
+        Embedder(backend="gpu")
+    with pytest.raises(ValueError, match="needs a folder"):
+        Embedder(backend="onnx")
