@@ -96,3 +96,45 @@ def test_small_talk_uses_the_model_and_survives_its_failure():
     agent.llm = FakeChatModel([])  # raises ProviderError: no reply left
     assert "what is this worth" in run(agent, "hi")[-1].text
     assert "what is this worth" in run(agent, "   ")[-1].text
+
+
+def test_the_budget_counts_calls_not_rounds_and_allows_one_scan():
+    """A hijacked model asking for 40 calls a round, scans among them (issue 16: 306 steps and 6
+    scans in one answer, ending in raw JSON)."""
+    class ScanToolbox(RecordingToolbox):
+        def tools(self):
+            def scan_deals() -> str:
+                """Scan the feeds."""
+
+            return [*super().tools(), Tool.from_function(scan_deals)]
+
+    burst = ChatResponse(tool_calls=[ToolCall(id=f"c{i}", name="scan_deals" if i % 2 else "estimate_price",
+                                              arguments={} if i % 2 else {"description": '{"x": "y'})
+                                     for i in range(40)])
+    toolbox = ScanToolbox()
+    events = run(PlanningAgent(FakeChatModel([burst] * 50), toolbox, FixedRouter(None), native_tools=True),
+                 "scan")
+    started_and_ended = [e for e in events if isinstance(e, ToolStep)]  # two events per call
+    assert len(started_and_ended) == 2 * 8 and [n for n, _ in toolbox.calls].count("scan_deals") == 1
+    reply = events[-1]
+    assert isinstance(reply, Reply) and reply.failed
+    assert reply.text.startswith("I stopped at the step limit: 8 tool calls")
+    assert '{"status"' not in reply.text and "- estimate_price: estimate_price ok" in reply.text
+
+
+class DownModel(FakeChatModel):
+    """A hosted model whose every request fails (e.g. its server answers 500)."""
+
+    def __init__(self):
+        super().__init__([], name="openai:gpt-4o-mini", supports_tools=True)
+
+
+def test_a_failing_hosted_model_falls_back_to_the_router_and_says_so_once():
+    toolbox = RecordingToolbox()
+    agent = PlanningAgent(DownModel(), toolbox, FixedRouter("estimate_price", {"description": "a drill"}))
+    first, second = run(agent, "what is this worth: a drill"), run(agent, "what is this worth: a drill")
+    assert toolbox.calls == [("estimate_price", {"description": "a drill"})] * 2
+    assert first[-1].text == ("(The language model openai:gpt-4o-mini is not answering, so the local router "
+                              "answered.)\n\nestimate_price ok")
+    assert second[-1].text == "estimate_price ok"  # said once per session
+    assert "no scripted reply" not in first[-1].text  # the provider's error stays in the log
