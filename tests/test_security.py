@@ -247,7 +247,7 @@ def test_injected_text_cannot_make_the_planner_fetch_private_urls(world, url):
 def test_a_model_looping_on_injected_text_stops_at_the_step_limit(world):
     server, memory, pipeline, tools = world
     steps, reply, _ = obey(tools, *[[("scan_deals", {})]] * 10)
-    assert len(steps) == 6 and reply.text.startswith("I stopped after the step limit")
+    assert len(steps) == 6 and reply.text.startswith("I stopped at the step limit")
 
 
 def test_feed_text_reaches_the_model_only_as_tool_data(world):

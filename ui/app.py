@@ -22,6 +22,7 @@ from agents.schedule import ScanBusy, schedule
 from agents.wiring import Services
 from models.llm import Message
 from models.types import Estimate, money
+from ui.inputs import ChatPanel, number_input, text_input
 
 log = logging.getLogger(__name__)
 EXAMPLES = [
@@ -33,6 +34,8 @@ EXAMPLES = [
 DEAL_COLUMNS = ["id", "deal", "price $", "worth $", "likely range $", "below worth $", "retailer", "link", "found"]
 DEAL_TYPES = ["number", "str", "number", "number", "str", "number", "str", "markdown", "str"]
 DEAL_WIDTHS = ["5%", "33%", "8%", "8%", "10%", "9%", "9%", "9%", "9%"]
+MAX_SCAN_EVERY_MINUTES = 7 * 24 * 60
+MAX_THRESHOLD = 1_000_000.0
 
 
 ACTIVITY_LOGGERS = ("agents", "dealscout")
@@ -53,10 +56,14 @@ class LogBuffer(logging.Handler):
         return "\n".join(reversed(self.lines))
 
 
+_MARKUP = re.compile(r"<(?=[A-Za-z/!?])|&(?=#?\w+;)")
+
+
 def shown_text(text: str) -> str:
     """Chat text is shown as typed or found: markup in it (feed titles, pasted pages) is shown as
-    text, never run; Markdown still renders."""
-    return html.escape(text, quote=False)
+    text, never run; Markdown still renders. Only a '<' that could open a tag and an '&' that
+    could start an entity are escaped, so API clients get "AT&T, 5 < 10" as plain text."""
+    return _MARKUP.sub(lambda m: html.escape(m.group()), text)
 
 
 def argument_text(value: Any) -> str:
@@ -129,10 +136,11 @@ def interval_text(estimate: Estimate) -> str:
 
 def price_table(services: Services, description: str) -> tuple[list[list[Any]], str]:
     """Each agent's estimate, the final one last: the same report `launch.py price` prints."""
+    description = text_input(description, "product description")
     try:
         report = price_report(description, services.pricers)
     except ValueError as err:
-        raise gr.Error(str(err)) from err
+        raise gr.Error(str(err)) from None
     *agents, (name, final) = report.items()
     rows = [[agent, round(e.value, 2), interval_text(e)] for agent, e in agents]
     rows.append([f"{name} (final)", final.value, interval_text(final)])
@@ -193,10 +201,11 @@ class DealScoutApp:
 
     def estimate_price(self, description: str) -> dict[str, Any]:
         """Estimate what a product is worth: the value, likely range, each agent and similar products."""
+        description = text_input(description, "product description")
         try:
             return self.services.pricer.estimate(description).model_dump()
         except ValueError as err:
-            raise gr.Error(str(err)) from err
+            raise gr.Error(str(err)) from None
 
     def scan_deals(self) -> str:
         """Scan the configured deal feeds now, price new deals, notify about the best."""
@@ -205,16 +214,18 @@ class DealScoutApp:
         except ScanBusy:
             return "A scan is already running."
         except ValueError as err:
-            raise gr.Error(str(err)) from err
+            raise gr.Error(str(err)) from None
 
     def set_schedule(self, minutes: float, enabled: bool) -> str:
+        every = number_input(minutes, 1, MAX_SCAN_EVERY_MINUTES)
+        if enabled and every is None:  # checked before the running schedule is touched
+            return f"Choose an interval from 1 to {MAX_SCAN_EVERY_MINUTES:,} minutes."
         if self.scheduler is not None:
             self.scheduler.shutdown(wait=False)
             self.scheduler = None
         if not enabled:
             return "Scheduled scans are off."
-        if not minutes or minutes < 1:
-            return "Choose an interval of at least 1 minute."
+        minutes = every
         try:
             scan = self.services.pipeline.scan
         except ValueError as err:  # e.g. no pricing agent yet: the app still starts, and says why
@@ -225,12 +236,15 @@ class DealScoutApp:
         return f"Scanning every {minutes:g} minutes (server-side, also with no browser open)."
 
     def apply_settings(self, threshold: float, feeds_text: str) -> str:
+        """Feeds and threshold for the whole app: every user's scans and the schedule."""
+        if number_input(threshold, 0, MAX_THRESHOLD) is None:
+            return f"The threshold must be a dollar amount from $0 to {money(MAX_THRESHOLD)}."
+        if not isinstance(feeds_text, str):
+            return "The feeds must be text, one URL a line."
         feeds = [line.strip() for line in feeds_text.splitlines() if line.strip()]
         bad = [f for f in feeds if not f.startswith(("http://", "https://"))]
         if bad:
             return f"Only http(s) feed URLs can be set here: {', '.join(bad[:3])}"
-        if threshold is None or threshold < 0:
-            return "The threshold must be zero or more dollars."
         pipeline = self.services.pipeline
         pipeline.threshold, pipeline.feeds = float(threshold), feeds or pipeline.feeds
         return f"Threshold ${threshold:,.0f}; {len(pipeline.feeds)} feeds."
@@ -238,6 +252,8 @@ class DealScoutApp:
     def resend(self, opportunity_id: float | None) -> str:
         if opportunity_id is None:
             return "Select a deal first."
+        if number_input(opportunity_id, 1, 2**63 - 1) is None or opportunity_id != int(opportunity_id):
+            return "That is not a deal's id: select a deal in the table."
         found = self.services.memory.evidence(int(opportunity_id))
         if found is None:
             return "That deal is gone."
@@ -260,11 +276,12 @@ class DealScoutApp:
             gr.Markdown("# DealScout\nDeals worth your money, and what things are really worth.")
             with gr.Tab("Chat"):
                 planner = gr.State(None)
-                chatbot = gr.Chatbot(height=520, label="DealScout", examples=[{"text": e} for e in EXAMPLES])
+                chatbot = ChatPanel(height=520, label="DealScout", examples=[{"text": e} for e in EXAMPLES])
                 box = gr.Textbox(placeholder="Ask: what is this worth: …, scan for deals now, best deals under $200",
                                  show_label=False, submit_btn=True)
 
                 def respond(message, shown, agent):
+                    message = text_input(message, "chat message")
                     shown = [*shown, gr.ChatMessage(role="user", content=shown_text(message))]
                     for new, session_agent in self.chat(message, shown[:-1], agent):
                         yield "", [*shown, *new], session_agent
@@ -285,7 +302,7 @@ class DealScoutApp:
                 with gr.Row():
                     evidence = gr.Markdown("Select a deal to see its evidence.")
                     resend = gr.Button("Re-send alert", scale=0)
-                with gr.Accordion("Schedule and settings", open=False):
+                with gr.Accordion("Schedule and settings (the whole app's: every user and the schedule)", open=False):
                     with gr.Row():
                         every = gr.Number(value=s.scan_every_minutes, label="Scan every (minutes)")
                         enabled = gr.Checkbox(value=self.scheduler is not None, label="Scheduled scans on")

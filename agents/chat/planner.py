@@ -198,7 +198,7 @@ class PlanningAgent:
                 reply = self.llm.chat(messages, tools=self.toolbox.tools(), tool_choice="auto")
             except ProviderError as err:
                 log.warning("the planner model %s failed: %s", self.llm.name, err)
-                yield from self._model_down(message, steps)
+                yield from self._model_down(message, steps, err)
                 return
             if not reply.tool_calls:
                 yield Reply(text=reply.content.strip() or HELP)
@@ -218,10 +218,10 @@ class PlanningAgent:
         yield Reply(text=found_so_far(f"I stopped at the step limit ({self.max_steps} rounds of tool calls).",
                                     steps), failed=True)
 
-    def _model_down(self, message: str, steps: list[ToolStep]) -> Iterator[Event]:
+    def _model_down(self, message: str, steps: list[ToolStep], err: ProviderError) -> Iterator[Event]:
         """The configured model failed: the router answers (tools already run are not run again)."""
         note = "" if self.said_model_down else (
-            f"(The language model {self.llm.name} is not answering, so the local router answered.)\n\n")
+            f"(The language model failed: {str(err)[:200]}. The local router answered instead.)\n\n")
         self.said_model_down = True
         if steps:
             yield Reply(text=note + found_so_far("The tools found:", steps), failed=True)
