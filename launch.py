@@ -482,7 +482,7 @@ def scan(
     if price and not dry_run:
         fail("--price goes with --dry-run (a full scan prices every new deal anyway)")
     if dry_run:
-        return scan_dry_run(feeds, json_out, cfg if price else None)
+        return scan_dry_run(feeds, json_out, cfg if price else None, allow_private=cfg.allow_private_feeds)
     from agents.memory import StoreError
     from agents.wiring import Services
 
@@ -511,14 +511,15 @@ def scan(
         fail("no feed could be read")
 
 
-def scan_dry_run(feeds: list[str], json_out: bool, pricing: Settings | None = None) -> None:
+def scan_dry_run(feeds: list[str], json_out: bool, pricing: Settings | None = None, *,
+                 allow_private: bool = False) -> None:
     """What the feeds hold; with `pricing` settings also each deal's estimate and alert verdict."""
     from rich.markup import escape
 
     from agents.feeds import FeedFetcher
     from agents.scanner import Scanner
 
-    with FeedFetcher() as fetcher:
+    with FeedFetcher(allow_private=allow_private) as fetcher:
         result = Scanner(fetcher).scan(feeds)
     for outcome in result.feeds:
         console.print(outcome.line(), highlight=False, markup=False)

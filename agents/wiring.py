@@ -70,7 +70,7 @@ class Services:
     @cached_property
     def pipeline(self) -> DealPipeline:
         def build() -> DealPipeline:
-            fetcher = FeedFetcher(validators=self.memory)
+            fetcher = FeedFetcher(validators=self.memory, allow_private=self.settings.allow_private_feeds)
             return DealPipeline(Scanner(fetcher), self.memory, self.pricer, self.messenger,
                                 feeds=self.settings.feeds, threshold=self.settings.threshold,
                                 notify_best=self.settings.notify_best,

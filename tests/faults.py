@@ -241,7 +241,8 @@ def scan_under_fault(folder: Path, target: str, kind: str, *, transient: bool = 
                               timeout_s=0.5, max_retries=1)
         notifier = Notifier([f"json://127.0.0.1:{server.port}/hook?cto=0.5&rto=0.5"], attempts=2,
                             backoff_s=0.01)
-        with FeedFetcher(timeout_s=0.5, attempts=2, backoff_s=0.01, validators=memory) as fetcher:
+        with FeedFetcher(timeout_s=0.5, attempts=2, backoff_s=0.01, validators=memory,
+                         allow_private=True) as fetcher:
             pipeline = DealPipeline(Scanner(fetcher, refiner=llm), memory, KeywordPricer(),
                                     MessagingAgent(memory, notifier, llm=llm),
                                     feeds=[server.url(f"/{n}") for n in names], threshold=50,

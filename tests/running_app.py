@@ -64,7 +64,7 @@ def running_app(data_dir: Path, feeds: list[str], llm: Any, **settings: Any) -> 
         for name in feeds:
             server.route(f"/{name}", respond((FEEDS / name).read_bytes(), "application/rss+xml"))
         config = Settings(_env_file=None, data_dir=data_dir, feeds=[server.url(f"/{n}") for n in feeds],
-                          notify_urls=[], **settings)
+                          notify_urls=[], **{"allow_private_feeds": True, **settings})
         pricer = StrictKeywordPricer()
         pricers = {"forest": MemberPricer("forest"), "frontier": MemberPricer("frontier"), "ensemble": pricer}
         services = Services(config, overrides={"pricer": pricer, "pricers": pricers, "llm": llm})

@@ -164,7 +164,7 @@ def test_scan_to_notification_once_then_a_second_scan_sends_none(tmp_path):
         agent = MessagingAgent(memory, notifier(server))
 
         def scan_and_notify() -> None:
-            with FeedFetcher(validators=memory, timeout_s=2, attempts=1) as fetcher:
+            with FeedFetcher(validators=memory, timeout_s=2, attempts=1, allow_private=True) as fetcher:
                 memory.record_scan(Scanner(fetcher).scan([server.url(f"/{p.name}") for p in feeds]))
             for deal in memory.deals_to_assess():  # a fake pricer: everything is worth $60 more
                 estimate = Estimate(agent="fake", value=deal.price + 60)
