@@ -579,13 +579,15 @@ def run_app(
         fail("--mcp needs the MCP extra: .venv/bin/pip install 'gradio[mcp]'")
     from agents.wiring import Services
     from ui.app import DealScoutApp
+    from ui.login import throttled_login
 
     cfg = settings()
     ui = DealScoutApp(Services(cfg))
     if schedule_scans:
         ui.set_schedule(cfg.scan_every_minutes, True)
-    ui.build().launch(server_name=host, server_port=port, share=share, auth=credentials, mcp_server=mcp,
-                      footer_links=["api"], show_error=True)
+    login = throttled_login(*credentials) if credentials else {}
+    ui.build().launch(server_name=host, server_port=port, share=share, mcp_server=mcp,
+                      footer_links=["api"], show_error=True, **login)
 
 
 

@@ -59,7 +59,8 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_app(data_dir: Path, feeds: list[str], llm: Any, **settings: Any) -> Iterator[RunningApp]:
+def running_app(data_dir: Path, feeds: list[str], llm: Any, launch: dict[str, Any] | None = None,
+                **settings: Any) -> Iterator[RunningApp]:
     with LoopbackServer() as server:
         for name in feeds:
             server.route(f"/{name}", respond((FEEDS / name).read_bytes(), "application/rss+xml"))
@@ -71,7 +72,7 @@ def running_app(data_dir: Path, feeds: list[str], llm: Any, **settings: Any) -> 
         demo = DealScoutApp(services).build()
         port = free_port()
         demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-                    show_error=True)
+                    show_error=True, **(launch or {}))
         try:
             yield RunningApp(f"http://127.0.0.1:{port}/", services, server, llm)
         finally:
