@@ -13,6 +13,8 @@
 
        python -m tests.faults scan-worker DATA_DIR FEED OUTBOX   # DealPipeline.scan, fake pricer
        python -m tests.faults store-worker CHROMA_DIR N          # VectorStore.build, fake embedder
+
+   (kill -9 during alert delivery against receivers that do not dedupe: tests/delivery_crash.py)
 """
 
 from __future__ import annotations
