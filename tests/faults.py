@@ -305,7 +305,9 @@ def scan_under_fault(folder: Path, target: str, kind: str, *, transient: bool = 
 
 def chat_under_fault(kind: str) -> FaultRun:
     """One chat turn of the planning agent on a hosted model (the OpenAI adapter) whose endpoint
-    fails with `kind`: the user gets a reply naming the failure, without the key."""
+    fails with `kind`: the router answers instead, and the reply names the failure, without the key."""
+    from types import SimpleNamespace
+
     from agents.chat.planner import PlanningAgent, Reply
     from models.openai_provider import OpenAIChatModel
 
@@ -324,7 +326,8 @@ def chat_under_fault(kind: str) -> FaultRun:
         llm = OpenAIChatModel("fake", api_key="sk-chat-fault-0123456789abcdef", base_url=server.url("/v1"),
                               timeout_s=0.5, max_retries=1)
         try:
-            events = list(PlanningAgent(llm, NoTools(), router=None, native_tools=True).run("hello"))
+            small_talk = SimpleNamespace(route=lambda message: SimpleNamespace(tool=None, arguments={}))
+            events = list(PlanningAgent(llm, NoTools(), router=small_talk, native_tools=True).run("hello"))
         except Exception as err:
             run.problems.append(f"the chat raised {type(err).__name__}: {err}")
             return run
@@ -332,7 +335,7 @@ def chat_under_fault(kind: str) -> FaultRun:
     reply = events[-1]
     run.outcome = reply.text if isinstance(reply, Reply) else repr(reply)
     run.reasons = [run.outcome]
-    if not (len(events) == 1 and run.outcome.startswith("The language model failed: openai:fake")):
+    if not (len(events) == 1 and run.outcome.startswith("(The language model failed: openai:fake")):
         run.problems.append(f"the reply does not say the model failed: {run.outcome!r}")
     if "sk-chat-fault" in run.outcome or "Traceback" in run.outcome:
         run.problems.append("the reply leaks the key or a traceback")
