@@ -137,3 +137,20 @@ def test_a_failing_hosted_model_falls_back_to_the_router_and_says_so_once():
     assert first[-1].text == ("(The language model failed: openai:gpt-4o-mini: no scripted reply left. The local "
                               "router answered instead.)\n\nestimate_price ok")
     assert second[-1].text == "estimate_price ok"  # said once per session
+
+
+def test_a_hosted_model_answering_500_falls_back_to_the_router():
+    """The recorded OpenAI exchange that fails on every try (issue 16: every message failed)."""
+    from llm_replay import replay
+
+    from models.openai_provider import OpenAIChatModel
+
+    toolbox = RecordingToolbox()
+    with replay("openai/server_error_persistent.json") as wire:
+        llm = OpenAIChatModel("gpt-4o-mini", api_key="sk-test", base_url=wire.url("/v1"), max_retries=1)
+        agent = PlanningAgent(llm, toolbox, FixedRouter("estimate_price", {"description": "a drill"}))
+        assert agent.native_tools
+        reply = run(agent, "what is this worth: a drill")[-1]
+    assert toolbox.calls == [("estimate_price", {"description": "a drill"})]
+    assert reply.text.startswith("(The language model failed: ") and reply.text.endswith("\n\nestimate_price ok")
+    assert not reply.failed
