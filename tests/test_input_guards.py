@@ -93,3 +93,15 @@ def test_numbers_from_the_deals_tab_are_checked_before_anything_changes(app):
     for bad in (float("nan"), float("inf"), -1, 1e308, None):
         assert ui.apply_settings(bad, "") == "The threshold must be a dollar amount from $0 to $1,000,000.00."
         assert pipeline.threshold == before
+
+
+def test_a_table_click_the_page_never_sent_selects_nothing(app):
+    import pandas as pd
+
+    ui = DealScoutApp(app.services)
+    rows = pd.DataFrame([[1, "deal"], [float("nan"), "broken"]], columns=["id", "deal"])
+    for index in ("0", None, -1, 2, [], [True, 0], [1.5, 0], [1, 0]):
+        assert ui.select_deal(index, rows) == (None, "Select a deal to see its evidence."), index
+    assert ui.select_deal([0, 1], "not a table") == (None, "Select a deal to see its evidence.")
+    assert ui.select_deal([0, 0], rows)[0] == 1
+    assert ui.select_deal([1, 0], pd.DataFrame([[7, "a"], [9, "b"]]))[0] == 9  # an int64 column

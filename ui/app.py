@@ -249,6 +249,17 @@ class DealScoutApp:
         pipeline.threshold, pipeline.feeds = float(threshold), feeds or pipeline.feeds
         return f"Threshold ${threshold:,.0f}; {len(pipeline.feeds)} feeds."
 
+    def select_deal(self, index: Any, rows: Any) -> tuple[int | None, str]:
+        """The deal a click on the table's row `index` selects, and its evidence."""
+        row = index[0] if isinstance(index, list | tuple) and index else index
+        shown = len(rows) if hasattr(rows, "iloc") else 0
+        if not isinstance(row, int) or isinstance(row, bool) or not 0 <= row < shown:
+            return None, "Select a deal to see its evidence."
+        opportunity_id = number_input(rows.iloc[row, 0], 1, 2**63 - 1)
+        if opportunity_id is None or opportunity_id != int(opportunity_id):
+            return None, "Select a deal to see its evidence."
+        return int(opportunity_id), evidence_markdown(self.services, int(opportunity_id))
+
     def resend(self, opportunity_id: float | None) -> str:
         if opportunity_id is None:
             return "Select a deal first."
@@ -289,7 +300,7 @@ class DealScoutApp:
                 box.submit(respond, [box, chatbot, planner], [box, chatbot, planner], api_name="chat",
                            concurrency_id="agents", concurrency_limit=2)
                 def use_example(evt: gr.SelectData) -> str:
-                    return evt.value["text"]
+                    return text_input(evt.value.get("text") if isinstance(evt.value, dict) else None, "example")
 
                 chatbot.example_select(use_example, None, box, api_visibility="private")
             with gr.Tab("Deals") as deals_tab:
@@ -317,9 +328,7 @@ class DealScoutApp:
                                concurrency_limit=1).then(self.deal_table, None, table, api_name="deals")
 
                 def pick(evt: gr.SelectData, rows):
-                    row = evt.index[0] if isinstance(evt.index, list | tuple) else evt.index
-                    opportunity_id = int(rows.iloc[row, 0])
-                    return opportunity_id, evidence_markdown(self.services, opportunity_id)
+                    return self.select_deal(evt.index, rows)
 
                 table.select(pick, table, [selected, evidence], api_visibility="private")
                 resend.click(self.resend, selected, status, api_visibility="private")

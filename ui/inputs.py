@@ -5,6 +5,7 @@ is refused with one sentence, never a traceback, a pydantic dump or raw exceptio
 from __future__ import annotations
 
 import math
+import numbers
 import re
 from typing import Any
 
@@ -25,7 +26,7 @@ def text_input(value: Any, what: str) -> str:
 
 def number_input(value: Any, low: float, high: float) -> float | None:
     """`value` as a finite number from `low` to `high`, or None when it is not one."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):  # numpy's numbers too
         return None
     if not math.isfinite(value) or not low <= value <= high:
         return None
@@ -41,6 +42,7 @@ class ChatPanel(gr.Chatbot):
     in one sentence (Gradio's own check answers with a pydantic dump)."""
 
     data_model = _AnyHistory
+    is_template = True  # the page draws it with Gradio's own Chatbot
 
     def preprocess(self, payload: _AnyHistory | None) -> Any:
         try:
