@@ -491,11 +491,19 @@ def scan(
         pipeline = services.pipeline
     except (ValueError, StoreError) as err:
         fail(str(err))
+    feeds = feed or pipeline.feeds  # the feeds saved in the app, else DEALSCOUT_FEEDS
     if every:
         try:
             seconds = parse_every(every)
         except ValueError as err:
             fail(str(err))
+        saved = services.settings_store.load()
+        if saved.digest_hour is not None and not no_notify:
+            from agents.digest import DailyDigest, schedule_digest
+
+            schedule_digest(DailyDigest(services.memory, services.messenger, services.watchlist,
+                                        hour=saved.digest_hour, best=saved.notify_best))
+            console.print(f"a daily digest at {saved.digest_hour:02d}:00 instead of one alert per deal")
         console.print(f"scanning {len(feeds)} feeds every {every}; Ctrl-C stops")
         schedule(lambda: console.print(pipeline.scan(feeds, notify=not no_notify).summary()),
                  seconds, block=True)
@@ -583,8 +591,14 @@ def run_app(
 
     cfg = settings()
     ui = DealScoutApp(Services(cfg))
-    if schedule_scans:
-        ui.set_schedule(cfg.scan_every_minutes, True)
+    saved = ui.services.settings_store.load()
+    if schedule_scans and saved.schedule_on:
+        ui.set_schedule(saved.scan_every_minutes, True, save=False)
+    if saved.digest_hour is not None:
+        try:
+            ui.digest.start(saved.digest_hour)
+        except ValueError as err:
+            console.print(f"the daily digest is off: {err}")
     login = throttled_login(*credentials) if credentials else {}
     ui.build().launch(server_name=host, server_port=port, share=share, mcp_server=mcp,
                       footer_links=["api"], show_error=True, **login)

@@ -36,7 +36,7 @@ import sqlite3
 import threading
 import uuid
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -251,8 +251,14 @@ class Memory:
 
     def _migrate(self) -> None:
         self._db.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
-        done = {row["name"] for row in self._db.execute("SELECT name FROM migrations")}
-        for name, statements in MIGRATIONS:
+        self.apply_migrations(MIGRATIONS)
+
+    def apply_migrations(self, migrations: Sequence[tuple[str, Sequence[str]]]) -> None:
+        """Run each named migration not yet recorded, in order. The watchlist, price history and
+        settings modules keep their tables in this database and add them this way."""
+        with self._lock:
+            done = {row["name"] for row in self._db.execute("SELECT name FROM migrations")}
+        for name, statements in migrations:
             if name in done:
                 continue
             with self._transaction() as db:
@@ -275,6 +281,13 @@ class Memory:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def transaction(self) -> AbstractContextManager[sqlite3.Connection]:
+        """One write transaction (BEGIN IMMEDIATE) for the modules that keep tables here."""
+        return self._transaction()
+
+    def rows(self, sql: str, params: Sequence[object] = ()) -> list[sqlite3.Row]:
+        return self._rows(sql, params)
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:

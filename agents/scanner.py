@@ -19,6 +19,7 @@ from urllib.parse import urlparse
 import feedparser
 from pydantic import BaseModel, Field
 
+from agents.claims import claimed_price
 from agents.deal_text import (
     extract_price,
     free_with_purchase,
@@ -80,7 +81,8 @@ class ScanResult(BaseModel):
 
     def json_lines(self) -> list[str]:
         """One JSON object per deal, then one per skipped entry (with "skipped": true and why)."""
-        deal_fields = {"title", "description", "price", "url", "guid", "retailer", "category", "feed"}
+        deal_fields = {"title", "description", "price", "url", "guid", "retailer", "category", "feed",
+                       "claimed_price"}
         lines = [d.model_dump_json(include=deal_fields) for d in self.deals]
         lines += [json.dumps({"skipped": True, **s.model_dump()}, ensure_ascii=False)
                   for s in self.skipped]
@@ -189,6 +191,7 @@ def _entry_to_deal(entry: Any, structured_price: float | None, feed: str) -> Dea
         retailer=_text(retailer),
         category=_text(category),
         feed=feed,
+        claimed_price=claimed_price(f"{title}\n{body}", round(price, 2)),
     )
 
 

@@ -14,8 +14,11 @@ from agents.feeds import FeedFetcher
 from agents.memory import Memory
 from agents.messaging import MessagingAgent, Notifier
 from agents.pages import PageReader
+from agents.price_history import OfferGroups
 from agents.pricing import main_pricer, make_embedder, pricers
 from agents.scanner import Scanner
+from agents.settings_store import RunSettings, SettingsStore
+from agents.watchlist import Watchlist
 from agents.workflow import DealPipeline
 from models.config import Settings
 from models.llm import ChatModel
@@ -38,6 +41,11 @@ class Services:
     @cached_property
     def memory(self) -> Memory:
         return self._get("memory", lambda: Memory(self.settings.database))
+
+    @cached_property
+    def settings_store(self) -> SettingsStore:
+        return self._get("settings_store",
+                         lambda: SettingsStore(self.memory, RunSettings.defaults(self.settings)))
 
     @cached_property
     def embedder(self):
@@ -71,20 +79,33 @@ class Services:
     def pipeline(self) -> DealPipeline:
         def build() -> DealPipeline:
             fetcher = FeedFetcher(validators=self.memory, allow_private=self.settings.allow_private_feeds)
+            saved = self.settings_store.load()
             return DealPipeline(Scanner(fetcher), self.memory, self.pricer, self.messenger,
-                                feeds=self.settings.feeds, threshold=self.settings.threshold,
-                                notify_best=self.settings.notify_best,
-                                lock_path=self.settings.data_dir / "scan.lock")
+                                feeds=saved.feeds, threshold=saved.threshold,
+                                notify_best=saved.notify_best,
+                                lock_path=self.settings.data_dir / "scan.lock",
+                                watchlist=self.watchlist, offers=self.offers,
+                                digest=saved.digest_hour is not None)
 
         return self._get("pipeline", build)
+
+    @cached_property
+    def watchlist(self) -> Watchlist:
+        return self._get("watchlist", lambda: Watchlist(self.memory, self.embedder))
+
+    @cached_property
+    def offers(self) -> OfferGroups:
+        return self._get("offers", lambda: OfferGroups(self.memory, self.embedder))
 
     @cached_property
     def page_reader(self) -> PageReader:
         return self._get("page_reader", lambda: PageReader(self.memory))
 
-    def toolbox(self) -> DealTools:
-        return DealTools(self.pipeline, self.pricer, self.memory, self.messenger, self.page_reader)
+    def toolbox(self, user: str = "") -> DealTools:
+        return DealTools(self.pipeline, self.pricer, self.memory, self.messenger, self.page_reader, owner=user,
+                         settings=self.settings_store)
 
-    def planner(self) -> PlanningAgent:
-        """A planning agent for one chat session (cheap: it shares the heavy parts)."""
-        return PlanningAgent(self.llm, self.toolbox(), self.router, recorder=self.memory)
+    def planner(self, user: str = "") -> PlanningAgent:
+        """A planning agent for one chat session (cheap: it shares the heavy parts); `user` owns
+        the session's watches (the app's login name under --auth)."""
+        return PlanningAgent(self.llm, self.toolbox(user), self.router, recorder=self.memory)

@@ -15,8 +15,10 @@ from pydantic import BaseModel
 
 from agents.memory import Memory, StoredOpportunity
 from agents.messaging import DeliveryReport, MessagingAgent
+from agents.price_history import OfferGroups
 from agents.scanner import Scanner, ScanResult
 from agents.schedule import scan_lock
+from agents.watchlist import Watchlist
 from models.types import Deal, Estimate, Opportunity, Pricer, money, neighbour_estimate
 
 log = logging.getLogger(__name__)
@@ -112,12 +114,17 @@ class ScanReport(BaseModel):
 
 class DealPipeline:
     def __init__(self, scanner: Scanner, memory: Memory, pricer: Pricer, messenger: MessagingAgent,
-                 *, feeds: Sequence[str], threshold: float, notify_best: int, lock_path: Path):
+                 *, feeds: Sequence[str], threshold: float, notify_best: int, lock_path: Path,
+                 watchlist: Watchlist | None = None, offers: OfferGroups | None = None,
+                 digest: bool = False):
         self.scanner, self.memory, self.pricer, self.messenger = scanner, memory, pricer, messenger
         self.feeds = list(feeds)
         self.threshold = threshold
         self.notify_best = notify_best
         self.lock_path = lock_path
+        self.watchlist = watchlist
+        self.offers = offers  # groups each deal with earlier offers of its product: its price history
+        self.digest = digest  # True: the daily digest reports deals and watch matches, not one push each
 
     def assess(self) -> tuple[int, list[str], list[int]]:
         """Price every deal not yet priced (also those a crash left behind)."""
@@ -141,7 +148,11 @@ class DealPipeline:
         with scan_lock(self.lock_path):
             result = self.scanner.scan(list(feeds or self.feeds))
             new = self.memory.record_scan(result)
+            if self.offers is not None:
+                self.offers.record()
             assessed, failed, ids = self.assess()
+            if self.watchlist is not None:
+                self.watchlist.check(queue=not self.digest)
             found = [o for o in self.memory.list_opportunities(limit=max(len(ids), 1)) if o.id in ids]
             delivery = self.notify() if notify else None
         report = ScanReport(scan=result, new_deals=len(new), assessed=assessed, failed=failed,
@@ -150,8 +161,9 @@ class DealPipeline:
         return report
 
     def notify(self) -> DeliveryReport:
-        """Queue the best undecided opportunities, then deliver everything still pending."""
+        """Queue the best undecided opportunities (with the daily digest on, that digest reports
+        them), then deliver everything still pending."""
         undecided = self.memory.undecided_opportunities()
-        if undecided:
+        if undecided and not self.digest:
             self.messenger.queue(undecided, best=self.notify_best)
         return self.messenger.deliver_pending()

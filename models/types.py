@@ -6,7 +6,7 @@ import math
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field
 
@@ -83,6 +83,7 @@ class Deal(BaseModel):
     retailer: str = ""
     category: str = ""
     feed: str = ""
+    claimed_price: float | None = None  # the regular price the retailer claims (agents/claims.py)
     seen_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
 
 
@@ -93,6 +94,12 @@ class Opportunity(BaseModel):
     estimate: Estimate
     discount: float
     reason: str
+
+
+class TextEmbedder(Protocol):
+    """Normalised vectors for texts (models.embeddings.Embedder is one)."""
+
+    def embed(self, texts: Sequence[str]) -> Any: ...
 
 
 @runtime_checkable

@@ -432,6 +432,7 @@ def scan_worker(data_dir: Path, feed: Path, outbox: Path) -> None:
     from agents.memory import Memory
     from agents.messaging import MessagingAgent
     from agents.scanner import Scanner
+    from agents.watchlist import Watchlist
     from agents.workflow import DealPipeline
 
     memory = Memory(data_dir / "dealscout.db")
@@ -439,7 +440,8 @@ def scan_worker(data_dir: Path, feed: Path, outbox: Path) -> None:
     messenger = MessagingAgent(memory, KeyedOutbox(outbox, on_send=lambda: _phase("sent"), pause_s=0.004))
     with FeedFetcher() as fetcher:
         pipeline = DealPipeline(Scanner(fetcher), memory, pricer, messenger, feeds=[str(feed)],
-                                threshold=50, notify_best=10_000, lock_path=data_dir / "scan.lock")
+                                threshold=50, notify_best=10_000, lock_path=data_dir / "scan.lock",
+                                watchlist=Watchlist(memory))
         _phase("ready")
         report = pipeline.scan()
     _phase(f"done {report.delivery.resumed if report.delivery else 0}")
@@ -493,16 +495,24 @@ def _finish(command: list[str], trial: Trial) -> bool:
     return done.returncode == 0
 
 
+# Watched widgets: two match a deal (one an opportunity, one not), one is over its ceiling.
+WATCHES = (("Widget model 3", None), ("Widget model 6", None), ("Widget model 9", 5.0))
+
+
 def scan_crash_trial(folder: Path, rng: random.Random, *, deals: int = 24, kills: int = 2) -> Trial:
-    """Kill scans `kills` times at random points, restart to the end, rescan; count what was
-    lost or shown twice."""
-    from agents.memory import Memory
+    """Kill scans (with watches) `kills` times at random points, restart to the end, rescan;
+    count the alerts and watch alerts lost or shown twice."""
+    from agents.memory import Memory, delivery_key
+    from agents.watchlist import Watchlist
 
     folder.mkdir(parents=True, exist_ok=True)
     feed, outbox = folder / "feed.xml", folder / "outbox.txt"
     write_feed(feed, deals)
+    with Memory(folder / "dealscout.db") as memory:
+        watches = [Watchlist(memory).add("", query, cap) for query, cap in WATCHES]
+    watched = [f"watch-{w.id}:w-{w.query.split()[-1]}" for w in watches if w.max_price is None]
     command = [sys.executable, "-m", "tests.faults", "scan-worker", str(folder), str(feed), str(outbox)]
-    phases_total = 1 + deals + deals // 2  # ready, one per deal priced, one per alert sent
+    phases_total = 1 + deals + deals // 2 + len(watched)  # ready, per deal priced, per alert sent
     trial = Trial()
     for _ in range(kills):
         phase = _run_until_killed(command, rng, phases_total)
@@ -515,12 +525,14 @@ def scan_crash_trial(folder: Path, rng: random.Random, *, deals: int = 24, kills
         stored = memory._rows("SELECT key, state FROM deals")
         priced = memory._rows("SELECT deal_key, COUNT(*) AS n FROM estimates GROUP BY deal_key")
         pending = memory.pending_notifications()
-    expected = {f"https://example.com/w/{i}" for i in range(0, deals, 2)}
-    shown = [line.split(" ", 1)[1] for line in outbox.read_text().splitlines()] if outbox.exists() else []
+    expected = {f"{delivery_key(f'w-{i}')} https://example.com/w/{i}" for i in range(0, deals, 2)}
+    expected |= {f"{delivery_key(key)} https://example.com/w/{key.rsplit('-', 1)[1]}" for key in watched}
+    shown = outbox.read_text().splitlines() if outbox.exists() else []
     wire = outbox.with_suffix(".wire").read_text().splitlines() if outbox.with_suffix(".wire").exists() else []
     unpriced = deals - sum(1 for row in stored if row["state"] == "assessed")
     trial.lost = unpriced + len(expected - set(shown)) + len(pending)
-    trial.duplicated = len(shown) - len(set(shown)) + sum(row["n"] - 1 for row in priced)
+    trial.duplicated = (len(shown) - len(set(shown)) + len(set(shown) - expected)
+                        + sum(row["n"] - 1 for row in priced))
     trial.wire_repeats = len(wire) - len(set(wire))
     return trial
 

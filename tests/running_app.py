@@ -59,7 +59,8 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_app(data_dir: Path, feeds: list[str], llm: Any, launch: dict[str, Any] | None = None,
+def running_app(data_dir: Path, feeds: list[str], llm: Any, *, auth: list[tuple[str, str]] | None = None,
+                launch: dict[str, Any] | None = None,
                 **settings: Any) -> Iterator[RunningApp]:
     with LoopbackServer() as server:
         for name in feeds:
@@ -72,7 +73,7 @@ def running_app(data_dir: Path, feeds: list[str], llm: Any, launch: dict[str, An
         demo = DealScoutApp(services).build()
         port = free_port()
         demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-                    show_error=True, **(launch or {}))
+                    show_error=True, **{"auth": auth, **(launch or {})})
         try:
             yield RunningApp(f"http://127.0.0.1:{port}/", services, server, llm)
         finally:

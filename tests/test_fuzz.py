@@ -361,7 +361,7 @@ def router():
 
 
 ARGUMENT_TYPES = {"description": str, "url": str, "max_price": float, "limit": int, "opportunity_id": int,
-                  "query": str}
+                  "query": str, "watch_id": int, "threshold": float, "notify_best": int}
 
 
 @fuzz
@@ -394,6 +394,8 @@ def tools(tmp_path_factory):
     from agents.memory import Memory
     from agents.messaging import MessagingAgent
     from agents.scanner import Scanner
+    from agents.settings_store import RunSettings, SettingsStore
+    from agents.watchlist import Watchlist
     from agents.workflow import DealPipeline
     from tests.test_workflow import KeywordPricer
 
@@ -402,9 +404,10 @@ def tools(tmp_path_factory):
         messenger = MessagingAgent(memory)  # the inbox: nothing leaves the machine
         pipeline = DealPipeline(Scanner(fetcher), memory, KeywordPricer(), messenger,
                                 feeds=[str(FEEDS / "traps.xml")], threshold=50, notify_best=1,
-                                lock_path=folder / "scan.lock")
+                                lock_path=folder / "scan.lock", watchlist=Watchlist(memory))
         pipeline.scan()
-        yield DealTools(pipeline, KeywordPricer(), memory, messenger)
+        settings = SettingsStore(memory, RunSettings(threshold=50, notify_best=1, feeds=[], scan_every_minutes=30))
+        yield DealTools(pipeline, KeywordPricer(), memory, messenger, settings=settings)
 
 
 HOSTILE_URLS = ["file:///etc/passwd", "http://127.0.0.1:8000/admin", "http://169.254.169.254/latest/",
@@ -414,7 +417,8 @@ tool_arguments = st.dictionaries(
     json_values | st.sampled_from(HOSTILE_URLS) | st.integers(-3, 5), max_size=3)
 tool_call = st.builds(lambda name, args, n: {"name": name, "arguments": args, "id": f"c{n}"},
                       st.sampled_from(["estimate_price", "scan_deals", "list_opportunities", "notify_user",
-                                       "explain_estimate", "shell", "fetch_url", "", "notify_user "]),
+                                       "explain_estimate", "watch_product", "list_watches", "unwatch",
+                                       "change_settings", "shell", "fetch_url", "", "notify_user "]),
                       tool_arguments, st.integers(0, 99))
 replies = st.lists(st.one_of(any_text, st.lists(tool_call, min_size=1, max_size=3)), max_size=8)
 
@@ -424,6 +428,7 @@ replies = st.lists(st.one_of(any_text, st.lists(tool_call, min_size=1, max_size=
 def test_the_planner_survives_any_model_output(tools, message, script):
     from agents.chat.planner import PlanningAgent, Reply, ToolStep
     from agents.chat.router import Router
+    from agents.chat.tools import TOOL_NAMES
     from models.llm import ChatResponse, FakeChatModel, ToolCall
     from tests.faults import HashEmbedder
 
@@ -435,9 +440,9 @@ def test_the_planner_survives_any_model_output(tools, message, script):
                   .run(message))
     assert isinstance(events[-1], Reply) and all(isinstance(e, ToolStep | Reply) for e in events[:-1])
     finished = list({id(e): e for e in events if isinstance(e, ToolStep)}.values())  # yielded twice each
-    assert sum(s.name == "notify_user" and s.status == "done" for s in finished) <= 1
-    assert all(s.status == "error" for s in finished if s.name not in
-               ("estimate_price", "scan_deals", "list_opportunities", "notify_user", "explain_estimate"))
+    for once in ("notify_user", "watch_product", "unwatch", "change_settings"):
+        assert sum(s.name == once and s.status == "done" for s in finished) <= 1
+    assert all(s.status == "error" for s in finished if s.name not in TOOL_NAMES)
     assert all(s.status in ("done", "error") for s in finished)
     assert len(finished) <= 8  # the budget of tool calls per answer
 

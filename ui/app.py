@@ -23,6 +23,14 @@ from agents.wiring import Services
 from models.llm import Message
 from models.types import Estimate, money
 from ui.inputs import ChatPanel, number_input, text_input
+from ui.panels import (
+    DigestControl,
+    evidence_extras,
+    history_chart_message,
+    history_figure,
+    user_of,
+    watchlist_tab,
+)
 
 log = logging.getLogger(__name__)
 EXAMPLES = [
@@ -160,12 +168,13 @@ class DealScoutApp:
                 source.setLevel(logging.INFO)
         self.scan_every_s = scan_every_s or services.settings.scan_every_minutes * 60
         self.scheduler = None
+        self.digest = DigestControl(services)
 
     # --- handlers ----------------------------------------------------------------------------
 
-    def chat(self, message: str, history: list[dict[str, Any]], planner: PlanningAgent | None):
+    def chat(self, message: str, history: list[dict[str, Any]], planner: PlanningAgent | None, user: str = ""):
         try:
-            planner = planner or self.services.planner()
+            planner = planner or self.services.planner(user)
         except ValueError as err:  # e.g. no pricing agent built yet: say so in the chat
             answer = f"I am not ready yet: {err}"
             self._record_failed_turn(message, answer)
@@ -180,6 +189,7 @@ class DealScoutApp:
                     shown.append(step_message(event))
             elif isinstance(event, Reply):
                 shown.append(gr.ChatMessage(role="assistant", content=shown_text(event.text)))
+                shown += history_chart_message(self.services, planner.toolbox)
             yield shown, planner
 
     def _record_failed_turn(self, message: str, answer: str) -> None:
@@ -216,10 +226,13 @@ class DealScoutApp:
         except ValueError as err:
             raise gr.Error(str(err)) from None
 
-    def set_schedule(self, minutes: float, enabled: bool) -> str:
+    def set_schedule(self, minutes: float, enabled: bool, *, save: bool = True) -> str:
         every = number_input(minutes, 1, MAX_SCAN_EVERY_MINUTES)
         if enabled and every is None:  # checked before the running schedule is touched
             return f"Choose an interval from 1 to {MAX_SCAN_EVERY_MINUTES:,} minutes."
+        if save:
+            self.services.settings_store.save(schedule_on=bool(enabled),
+                                              **({"scan_every_minutes": every} if every is not None else {}))
         if self.scheduler is not None:
             self.scheduler.shutdown(wait=False)
             self.scheduler = None
@@ -235,8 +248,8 @@ class DealScoutApp:
         self.scheduler = schedule(scan, self.scan_every_s)
         return f"Scanning every {minutes:g} minutes (server-side, also with no browser open)."
 
-    def apply_settings(self, threshold: float, feeds_text: str) -> str:
-        """Feeds and threshold for the whole app: every user's scans and the schedule."""
+    def apply_settings(self, threshold: float, feeds_text: str, notify_best: float | None = None) -> str:
+        """Feeds, threshold and alerts per scan for the whole app: every user's scans and the schedule."""
         if number_input(threshold, 0, MAX_THRESHOLD) is None:
             return f"The threshold must be a dollar amount from $0 to {money(MAX_THRESHOLD)}."
         if not isinstance(feeds_text, str):
@@ -245,9 +258,16 @@ class DealScoutApp:
         bad = [f for f in feeds if not f.startswith(("http://", "https://"))]
         if bad:
             return f"Only http(s) feed URLs can be set here: {', '.join(bad[:3])}"
+        if notify_best is not None and (number_input(notify_best, 1, 2**31) is None
+                                        or notify_best != int(notify_best)):
+            return "Alerts per scan must be a whole number, 1 or more."
         pipeline = self.services.pipeline
         pipeline.threshold, pipeline.feeds = float(threshold), feeds or pipeline.feeds
-        return f"Threshold ${threshold:,.0f}; {len(pipeline.feeds)} feeds."
+        if notify_best is not None:
+            pipeline.notify_best = int(notify_best)
+        self.services.settings_store.save(threshold=pipeline.threshold, feeds=pipeline.feeds,
+                                          notify_best=pipeline.notify_best)
+        return f"Threshold ${threshold:,.0f}; {pipeline.notify_best} alerts per scan; {len(pipeline.feeds)} feeds. Saved."
 
     def select_deal(self, index: Any, rows: Any) -> tuple[int | None, str]:
         """The deal a click on the table's row `index` selects, and its evidence."""
@@ -258,7 +278,9 @@ class DealScoutApp:
         opportunity_id = number_input(rows.iloc[row, 0], 1, 2**63 - 1)
         if opportunity_id is None or opportunity_id != int(opportunity_id):
             return None, "Select a deal to see its evidence."
-        return int(opportunity_id), evidence_markdown(self.services, int(opportunity_id))
+        found = int(opportunity_id)
+        return found, "\n\n".join(filter(None, [evidence_markdown(self.services, found),
+                                                 evidence_extras(self.services, found)]))
 
     def resend(self, opportunity_id: float | None) -> str:
         if opportunity_id is None:
@@ -282,7 +304,7 @@ class DealScoutApp:
     # --- layout ------------------------------------------------------------------------------
 
     def build(self) -> gr.Blocks:
-        s = self.services.settings
+        s = self.services.settings_store.load()
         with gr.Blocks(title="DealScout", analytics_enabled=False) as demo:
             gr.Markdown("# DealScout\nDeals worth your money, and what things are really worth.")
             with gr.Tab("Chat"):
@@ -291,10 +313,10 @@ class DealScoutApp:
                 box = gr.Textbox(placeholder="Ask: what is this worth: …, scan for deals now, best deals under $200",
                                  show_label=False, submit_btn=True)
 
-                def respond(message, shown, agent):
+                def respond(message, shown, agent, request: gr.Request):
                     message = text_input(message, "chat message")
                     shown = [*shown, gr.ChatMessage(role="user", content=shown_text(message))]
-                    for new, session_agent in self.chat(message, shown[:-1], agent):
+                    for new, session_agent in self.chat(message, shown[:-1], agent, user_of(request)):
                         yield "", [*shown, *new], session_agent
 
                 box.submit(respond, [box, chatbot, planner], [box, chatbot, planner], api_name="chat",
@@ -313,13 +335,16 @@ class DealScoutApp:
                 with gr.Row():
                     evidence = gr.Markdown("Select a deal to see its evidence.")
                     resend = gr.Button("Re-send alert", scale=0)
+                history_plot = gr.Plot(label="Price history", visible=False)
                 with gr.Accordion("Schedule and settings (the whole app's: every user and the schedule)", open=False):
                     with gr.Row():
                         every = gr.Number(value=s.scan_every_minutes, label="Scan every (minutes)")
                         enabled = gr.Checkbox(value=self.scheduler is not None, label="Scheduled scans on")
                         threshold = gr.Number(value=s.threshold, label="Threshold ($ below worth)")
+                        notify_best = gr.Number(value=s.notify_best, label="Alerts per scan", precision=0)
                     feeds = gr.Textbox(value="\n".join(s.feeds), lines=4, label="Feeds (one URL a line)")
                     apply = gr.Button("Apply")
+                    self.digest.controls(status)
                 activity = gr.Textbox(label="Agent activity", lines=8, max_lines=8, interactive=False)
                 timer = gr.Timer(10)
                 timer.tick(self.dashboard, None, [table, activity], api_visibility="private")
@@ -328,15 +353,18 @@ class DealScoutApp:
                                concurrency_limit=1).then(self.deal_table, None, table, api_name="deals")
 
                 def pick(evt: gr.SelectData, rows):
-                    return self.select_deal(evt.index, rows)
+                    opportunity_id, text = self.select_deal(evt.index, rows)
+                    chart = history_figure(self.services, opportunity_id) if opportunity_id is not None else None
+                    return opportunity_id, text, gr.Plot(value=chart, visible=chart is not None)
 
-                table.select(pick, table, [selected, evidence], api_visibility="private")
+                table.select(pick, table, [selected, evidence, history_plot], api_visibility="private")
                 resend.click(self.resend, selected, status, api_visibility="private")
                 enabled.change(self.set_schedule, [every, enabled], status, api_visibility="private")
-                apply.click(self.apply_settings, [threshold, feeds], status, api_visibility="private")
+                apply.click(self.apply_settings, [threshold, feeds, notify_best], status, api_visibility="private")
                 with gr.Accordion("Map of known products", open=False):
                     plot = gr.Plot()
                     gr.Button("Draw the map").click(self.deal_map, None, plot, api_visibility="private")
+            watchlist_tab(self.services)
             with gr.Tab("Price"):
                 description = gr.Textbox(lines=4, label="Product description")
                 go = gr.Button("Estimate", variant="primary")

@@ -22,7 +22,9 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from agents.chat.examples import EXAMPLES, SMALL_TALK
+from agents.chat.settings_words import SETTINGS_COMMANDS, settings_arguments
 from agents.chat.tools import TOOL_NAMES
+from agents.chat.watch_words import WATCH_COMMANDS, WATCH_TOOLS, watch_arguments
 from models.text import first_amount
 
 MAX_CHARS = 20_000  # what a chat turn may carry into a tool argument
@@ -70,6 +72,8 @@ _COMMANDS: list[tuple[str, re.Pattern[str]]] = [
         r"|is\s+(?:this|it)\s+(?:a\s+)?(?:good|fair)\s+(?:deal|price)\b)", re.I)),
 ]
 
+_COMMANDS[:0] = [*SETTINGS_COMMANDS, *WATCH_COMMANDS]  # first: "alert me when X drops under $250"
+WATCH_ASKERS = {"notify_user", "change_settings", *WATCH_TOOLS}  # acting for the user: a short direct ask
 
 # A product description is a noun phrase: no question, no greeting, nobody talking to anybody.
 _CONVERSATIONAL_START = re.compile(
@@ -229,6 +233,10 @@ def arguments_for(tool: str | None, message: str) -> dict[str, Any]:
         return notify_arguments(message)
     if tool == "explain_estimate":
         return explain_arguments(message)
+    if tool in WATCH_TOOLS:
+        return watch_arguments(tool, _lead(message), price_cap(message))
+    if tool == "change_settings":
+        return settings_arguments(message)
     return {}
 
 
@@ -289,7 +297,7 @@ class Router:
         similarities = self._example_vectors() @ np.asarray(self.embedder.embed([query]))[0]
         # An alert goes to the person asking: a short message that says so, not text that was pasted.
         may_notify = len(text.split()) <= NOTIFY_MAX_WORDS and bool(_ASKS_FOR_ME.search(text))
-        allowed = [i for i, label in enumerate(self._labels) if label != "notify_user" or may_notify]
+        allowed = [i for i, label in enumerate(self._labels) if label not in WATCH_ASKERS or may_notify]
         best = max(allowed, key=lambda i: float(similarities[i]))
         score, label = float(similarities[best]), self._labels[best]
         nearest = f"nearest example {self._texts[best]!r} ({label}, similarity {score:.2f})"

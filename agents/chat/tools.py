@@ -11,14 +11,18 @@ from typing import Any
 from pydantic import ValidationError, validate_call
 
 from agents.chat.planner import ToolResult
-from agents.memory import Memory, StoredOpportunity
+from agents.claims import claim_line
+from agents.memory import Memory, StoredOpportunity, deal_key
 from agents.messaging import MessagingAgent
 from agents.schedule import ScanBusy
+from agents.settings_store import SettingsStore
+from agents.watchlist import Watchlist
 from agents.workflow import DealPipeline
 from models.llm import Tool
 from models.types import Estimate, Pricer, money
 
-TOOL_NAMES = ("estimate_price", "scan_deals", "list_opportunities", "notify_user", "explain_estimate")
+TOOL_NAMES = ("estimate_price", "scan_deals", "list_opportunities", "notify_user", "explain_estimate",
+              "watch_product", "list_watches", "unwatch", "change_settings")
 MAX_PRICE_FILTER = 1_000_000.0  # dollars; a cap above it (or not above $0) is a mistake, not a filter
 
 
@@ -54,9 +58,13 @@ class DealTools:
     (pipeline, pricer, memory) are shared."""
 
     def __init__(self, pipeline: DealPipeline, pricer: Pricer, memory: Memory,
-                 messenger: MessagingAgent, lookup_url: Callable[[str], str] | None = None):
+                 messenger: MessagingAgent, lookup_url: Callable[[str], str] | None = None,
+                 owner: str = "", settings: SettingsStore | None = None):
         self.pipeline, self.pricer, self.memory, self.messenger = pipeline, pricer, memory, messenger
         self.lookup_url = lookup_url
+        self.owner = owner  # whose watches these are: the app's login name under --auth
+        self.settings = settings  # where changed settings are saved (they last across restarts)
+        self.explained: int | None = None  # the found deal explain_estimate last told about (its chart)
         self.last: tuple[str, Estimate] | None = None
 
     def tools(self) -> list[Tool]:
@@ -132,11 +140,12 @@ class DealTools:
             raise ValueError("nothing to explain yet: ask me what something is worth first")
         if query.strip():
             opportunity = self._find(None, query)
+            self.explained = opportunity.id
             evidence = self.memory.evidence(opportunity.id)
             estimate = opportunity.estimate
             members = evidence.estimates if evidence else []
             head = f"For {opportunity.deal.title[:90]} at {money(opportunity.deal.price)}:"
-            why = f"\nWhy it qualified: {opportunity.reason}."
+            why = f"\nWhy it qualified: {opportunity.reason}." + self._seen_before(opportunity)
         else:
             description, estimate = self.last
             members, head, why = [], f"For “{description[:90]}”:", ""
@@ -146,6 +155,59 @@ class DealTools:
         if members:
             detail += "\nRecorded estimates: " + ", ".join(f"{e.agent} {money(e.value)}" for e in members)
         return ToolResult(text=f"{head}\n{detail}{why}", data=estimate.model_dump())
+
+    def _seen_before(self, opportunity: StoredOpportunity) -> str:
+        """The retailer's claim beside our estimate, and the product's price history."""
+        deal, text = opportunity.deal, ""
+        if claim := claim_line(deal.price, deal.claimed_price, opportunity.estimate):
+            text += f"\n{claim}"
+        history = self.pipeline.offers.history(deal_key(deal)) if self.pipeline.offers is not None else None
+        if history is not None:
+            text += f"\nPrice history: {history.summary(deal.price)}" + "".join(
+                f"\n- {p.seen_at:%Y-%m-%d} {money(p.price)}" + (f" at {p.retailer}" if p.retailer else "")
+                for p in history.points[-8:])
+        return text
+
+    def watch_product(self, query: str, max_price: float | None = None) -> ToolResult:
+        """Watch for a product: every scan checks new deals against it and alerts once per
+        matching deal (at or under max_price when given)."""
+        watch = self._watchlist().add(self.owner, query, max_price)
+        need = f" (a match must name {', '.join(watch.required)})" if watch.required else ""
+        return ToolResult(text=f"Watching {watch.describe()}{need}. Every scan checks it; "
+                               "you get one alert per matching deal.", data=watch.model_dump(mode="json"))
+
+    def list_watches(self) -> ToolResult:
+        """List the products the user is watching, with their numbers and price ceilings."""
+        watches = self._watchlist().watches(self.owner)
+        if not watches:
+            return ToolResult(text="You are not watching anything yet. Say e.g. “alert me when a "
+                                   "Sony WH-1000XM5 drops under $250”.", data=[])
+        return ToolResult(text="You are watching:\n" + "\n".join(w.describe() for w in watches),
+                          data=[w.model_dump(mode="json") for w in watches])
+
+    def unwatch(self, watch_id: int | None = None, query: str = "") -> ToolResult:
+        """Stop watching a product, named by its watch number or by words of what is watched."""
+        watch = self._watchlist().remove(self.owner, watch_id, query)
+        return ToolResult(text=f"Stopped watching {watch.describe()}.", data=watch.model_dump(mode="json"))
+
+    def change_settings(self, threshold: float | None = None, notify_best: int | None = None) -> ToolResult:
+        """Change (or, with no values, show) the alert settings: the threshold in dollars an
+        estimate must beat the price by, and how many alerts each scan sends. They are saved."""
+        if self.settings is None:
+            raise ValueError("settings cannot be changed in this setup")
+        changes = {k: v for k, v in (("threshold", threshold), ("notify_best", notify_best)) if v is not None}
+        saved = self.settings.save(**changes) if changes else self.settings.load()
+        self.pipeline.threshold, self.pipeline.notify_best = saved.threshold, saved.notify_best
+        head = "Saved" if changes else "Settings"
+        return ToolResult(text=f"{head}: an alert needs an estimate {money(saved.threshold)} above the price; "
+                               f"at most {saved.notify_best} alerts per scan; {len(saved.feeds)} feed"
+                               + ("." if len(saved.feeds) == 1 else "s."),
+                          data=saved.model_dump())
+
+    def _watchlist(self) -> Watchlist:
+        if self.pipeline.watchlist is None:
+            raise ValueError("watches are not enabled in this setup")
+        return self.pipeline.watchlist
 
     def _find(self, opportunity_id: int | None, query: str) -> StoredOpportunity:
         candidates = self.memory.list_opportunities(order="best", limit=200)

@@ -1,0 +1,70 @@
+"""How the router reads watch requests: the rules that mark one, and the product and price
+ceiling in it ("alert me when a Sony WH-1000XM5 drops under $250" -> "Sony WH-1000XM5", 250).
+A watch alerts later on its own, so like notify_user it needs a short, direct request."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+WATCH_TOOLS = ("watch_product", "list_watches", "unwatch")
+
+# "alert me when/if ..." is a watch only when it speaks of a price or a drop; "alert me when the
+# Instant Pot deal is still on" asks about a found deal (notify_user).
+_PRICE_TALK = r"(?=.*(?:\b(?:drops?|falls?|dips?|under|below|cheaper|cheap|less\s+than|on\s+sale|price|deal\s+on|sale\s+on|goes\s+down)\b|\$\s?\d|\d\s*(?:dollars|bucks)))"
+WATCH_COMMANDS: list[tuple[str, re.Pattern[str]]] = [
+    ("list_watches", re.compile(
+        r"^what\s+(?:am\s+i|are\s+(?:we|you))\s+(?:watching|tracking)\b"
+        r"|^(?:show|list|display|see|view)\s+(?:me\s+)?(?:all\s+)?(?:of\s+)?(?:my|the|our)\s+(?:watch\s*(?:es|list)|watched|tracked|price\s+alerts)\b"
+        r"|^(?:my\s+)?watch\s*list\b|^which\s+(?:products|things|items)\s+am\s+i\s+(?:watching|tracking)\b", re.I)),
+    ("unwatch", re.compile(
+        r"^(?:stop|quit|cease)\s+(?:watching|tracking|monitoring)\b|^un-?watch\b|^un-?track\b"
+        r"|^(?:remove|delete|cancel|drop|clear)\s+(?:the\s+|my\s+|that\s+)?(?:watch|price\s+alert|tracking)\b"
+        r"|^(?:remove|delete|drop)\b.{0,80}\bfrom\s+(?:my\s+|the\s+)?watch\s*list\b"
+        r"|^(?:i\s+)?(?:don'?t|do\s+not|no\s+longer)\s+(?:need\s+to\s+)?(?:watch|track)\b", re.I)),
+    ("watch_product", re.compile(
+        r"^(?:(?:alert|notify|tell|ping|text|e-?mail|message|warn)\s+(?:me|us)|let\s+(?:me|us)\s+know)\s+"
+        r"(?:when(?:ever)?|if|once|as\s+soon\s+as)\b" + _PRICE_TALK +
+        r"|^watch\s+(?:for|out\s+for)\b|^(?:track|monitor)\b|^keep\s+(?:an?\s+)?(?:eye|watch|tabs)\s+(?:on|for)\b"
+        r"|^(?:add|put)\b.{0,80}\bto\s+(?:my\s+|the\s+)?watch\s*list\b|^watch\s+(?!out\b)(?!me\b)", re.I)),
+]
+_LEAD = re.compile(
+    r"^(?:(?:(?:alert|notify|tell|ping|text|e-?mail|message|warn)\s+(?:me|us)|let\s+(?:me|us)\s+know)\s+"
+    r"(?:when(?:ever)?|if|once|as\s+soon\s+as)(?:\s+(?:there(?:'s|\s+is)\s+(?:a\s+)?(?:deal|sale)\s+(?:on|for)"
+    r"|(?:the\s+)?price\s+(?:of|for)))?"
+    r"|watch(?:\s+out)?(?:\s+for)?|track(?:\s+the\s+price\s+of)?|monitor(?:\s+the\s+price\s+of)?"
+    r"|keep\s+(?:an?\s+)?(?:eye|watch|tabs)\s+(?:on|for)|add|put"
+    r"|stop\s+(?:watching|tracking|monitoring)|quit\s+(?:watching|tracking)|un-?watch|un-?track"
+    r"|(?:remove|delete|cancel|drop|clear)(?:\s+(?:the|my|that))?(?:\s+(?:watch|price\s+alert|tracking))?(?:\s+(?:for|on|of))?"
+    r"|(?:i\s+)?(?:don'?t|do\s+not|no\s+longer)\s+(?:need\s+to\s+)?(?:watch|track))\b\s*", re.I)
+# Where the product's name ends: the price talk after it.
+_TAIL = re.compile(
+    r"\s*(?:\b(?:drops?|falls?|dips?|goes|gets|comes|is|are|hits|reaches|sells)\b.*"
+    r"|\b(?:under|below|for\s+less\s+than|less\s+than|cheaper\s+than|at\s+most|on\s+sale|at\s+or\s+under)\b.*"
+    r"|\bto\s+(?:my\s+|the\s+)?watch\s*list\b.*|\bfrom\s+(?:my\s+|the\s+)?watch\s*list\b.*"
+    r"|[$€£]\s?\d.*|\d[\d,.]*\s*(?:dollars|bucks).*|\bprice\s+drops?\b.*|\bfor\s+me\b.*|[?.!,;:]+)\s*$", re.I)
+_ARTICLES = re.compile(r"^(?:(?:a|an|the|any|some|my|that|those|these|new|for|of|on)\s+)+", re.I)
+_WATCH_ID = re.compile(r"(?:\bwatch\s*#?\s*|#\s*|\bnumber\s+|^)(?P<id>\d{1,9})\b", re.I)
+
+
+def _product(message: str) -> str:
+    rest = _LEAD.sub("", message.strip(), count=1)
+    rest = _TAIL.sub("", rest, count=1)
+    return _ARTICLES.sub("", rest.strip()).strip(" \"'“”")
+
+
+def watch_arguments(tool: str, message: str, cap: float | None) -> dict[str, Any]:
+    """The watch tool's arguments; `cap` is the price ceiling the router read."""
+    if tool == "list_watches":
+        return {}
+    if tool == "unwatch":
+        rest = _LEAD.sub("", message.strip(), count=1)
+        number = _WATCH_ID.search(rest)
+        if number:
+            return {"watch_id": int(number["id"])}
+        query = _product(message)
+        return {"query": query} if query else {}
+    found: dict[str, Any] = {"query": _product(message)}
+    if cap is not None:
+        found["max_price"] = cap
+    return found
