@@ -517,7 +517,7 @@ def scan(
     if price and not dry_run:
         fail("--price goes with --dry-run (a full scan prices every new deal anyway)")
     if dry_run:
-        return scan_dry_run(feeds, json_out, cfg if price else None)
+        return scan_dry_run(feeds, json_out, cfg if price else None, allow_private=cfg.allow_private_feeds)
     from agents.memory import StoreError
     from agents.wiring import Services
 
@@ -554,14 +554,15 @@ def scan(
         fail("no feed could be read")
 
 
-def scan_dry_run(feeds: list[str], json_out: bool, pricing: Settings | None = None) -> None:
+def scan_dry_run(feeds: list[str], json_out: bool, pricing: Settings | None = None, *,
+                 allow_private: bool = False) -> None:
     """What the feeds hold; with `pricing` settings also each deal's estimate and alert verdict."""
     from rich.markup import escape
 
     from agents.feeds import FeedFetcher
     from agents.scanner import Scanner
 
-    with FeedFetcher() as fetcher:
+    with FeedFetcher(allow_private=allow_private) as fetcher:
         result = Scanner(fetcher).scan(feeds)
     for outcome in result.feeds:
         console.print(outcome.line(), highlight=False, markup=False)
@@ -619,6 +620,7 @@ def run_app(
              "add --auth user:password")
     from agents.wiring import Services
     from ui.app import DealScoutApp
+    from ui.login import throttled_login
     from ui.mcp_server import serve
 
     cfg = settings()
@@ -631,8 +633,9 @@ def run_app(
             ui.digest.start(saved.digest_hour)
         except ValueError as err:
             console.print(f"the daily digest is off: {err}")
-    serve(ui.build(mcp=mcp), auth=credentials, mcp=mcp, server_name=host, server_port=port, share=share,
-          footer_links=["api"], show_error=True).block_thread()
+    login = throttled_login(*credentials) if credentials else None
+    serve(ui.build(mcp=mcp), auth=credentials, mcp=mcp, login=login, server_name=host, server_port=port,
+          share=share, footer_links=["api"], show_error=True).block_thread()
 
 
 

@@ -1,5 +1,9 @@
 """Fetching feeds: http(s) with timeouts, retries, conditional GET and a size limit; local files.
 
+URLs are fetched under the app's URL policy (agents/urls.py): public addresses only unless
+`allow_private`. A local path is read as given: only the operator names one (environment,
+command line); the Deals tab and the chat take http(s) URLs only.
+
 Every failure becomes a `Fetched` with `ok=False` and a message a user can read; nothing here
 raises for a bad feed, so one broken feed never stops a scan.
 """
@@ -21,6 +25,8 @@ from tenacity import (
     stop_after_attempt,
     wait_exponential,
 )
+
+from agents.urls import fetching_client
 
 log = logging.getLogger("dealscout.feeds")
 
@@ -86,15 +92,15 @@ class FeedFetcher:
         max_bytes: int = MAX_FEED_BYTES,
         validators: FeedValidators | None = None,
         client: httpx.Client | None = None,
+        allow_private: bool = False,
     ):
         self.timeout_s = timeout_s
         self.attempts = max(1, attempts)
         self.backoff_s = backoff_s
         self.max_bytes = max_bytes
         self.validators = validators
-        self.client = client or httpx.Client(
-            timeout=httpx.Timeout(timeout_s),
-            follow_redirects=True,
+        self.client = client or fetching_client(
+            timeout_s=timeout_s, allow_private=allow_private,
             headers={"User-Agent": USER_AGENT, "Accept": "application/rss+xml, application/atom+xml, "
                      "application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"},
         )

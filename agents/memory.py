@@ -10,6 +10,7 @@ leaves work that the next run picks up, and nothing is done twice:
     queue_notifications(...)    notification intents (unique per deal) + decisions, atomically
     pending_notifications()     intents not yet delivered (new, failed, or cut off by a crash)
     claim_notification(...)     'sending': this process delivers it now (no other thread or process)
+    begin_attempt / confirm_attempt   one record per channel tried: started, then confirmed
     mark_delivered / mark_failed
 
 The chat keeps its turns here too (start_turn, record_step, finish_turn; turns() reads them back),
@@ -18,8 +19,11 @@ so a misrouted or failed answer can be inspected afterwards (`launch.py history`
 Delivery is at-least-once on the wire and exactly-once where it is shown: every notification
 carries an idempotency key (`delivery_key`) that travels with the message, and is claimed
 ('sending') before it is sent. A process killed between sending and marking leaves it 'sending';
-the next delivery round finds that its owner is gone, sends it again with the same key, and a
-receiver that dedupes by key (the outbox, a webhook honouring Idempotency-Key) shows it once.
+the next delivery round takes it over once its lease expired or its owner is gone, and sends it
+again, with the same key, only to the channels that did not confirm it (each channel's attempt is
+recorded before sending and confirmed the moment the channel accepts). A receiver that dedupes by
+key (the outbox, a webhook honouring Idempotency-Key) shows it once; one that does not can show a
+repeat only when the kill fell between that channel accepting and its confirmation being written.
 """
 
 from __future__ import annotations
@@ -80,6 +84,11 @@ MIGRATIONS: list[tuple[str, tuple[str, ...]]] = [
         "position INTEGER NOT NULL, tool TEXT NOT NULL, arguments TEXT NOT NULL, result TEXT NOT NULL, "
         "status TEXT NOT NULL, seconds REAL NOT NULL)",
         "CREATE INDEX steps_by_turn ON steps(turn_id)")),
+    ("delivery attempts", (
+        "CREATE TABLE delivery_attempts (id INTEGER PRIMARY KEY, "
+        "notification_id INTEGER NOT NULL REFERENCES notifications(id), channel TEXT NOT NULL, "
+        "owner TEXT NOT NULL, started_at TEXT NOT NULL, confirmed_at TEXT)",
+        "CREATE INDEX attempts_by_notification ON delivery_attempts(notification_id)")),
 ]
 STEP_RESULT_CHARS = 4000  # a step's result as stored: enough to see what went wrong
 STEP_ARGUMENT_CHARS = 20_000  # a step's arguments (JSON) as stored; longer ones are cut, marked
@@ -420,6 +429,22 @@ class Memory:
                 "UPDATE notifications SET status = 'sending', claimed_by = ?, claimed_at = ? "
                 "WHERE id = ? AND status = ? AND claimed_by = ?",
                 (self.owner, _now(), note.id, note.status, note.claimed_by)).rowcount)
+
+    def begin_attempt(self, notification_id: int, channel: str) -> int:
+        """Record that `channel` is about to be sent this notification (before the send)."""
+        with self._transaction() as db:
+            return db.execute("INSERT INTO delivery_attempts (notification_id, channel, owner, started_at) "
+                              "VALUES (?, ?, ?, ?)", (notification_id, channel, self.owner, _now())).lastrowid
+
+    def confirm_attempt(self, attempt_id: int) -> None:
+        """The channel accepted the message: a resumed delivery never sends it there again."""
+        with self._transaction() as db:
+            db.execute("UPDATE delivery_attempts SET confirmed_at = ? WHERE id = ?", (_now(), attempt_id))
+
+    def confirmed_channels(self, notification_id: int) -> set[str]:
+        rows = self._rows("SELECT channel FROM delivery_attempts WHERE notification_id = ? "
+                          "AND confirmed_at IS NOT NULL", (notification_id,))
+        return {row["channel"] for row in rows}
 
     def mark_delivered(self, notification_id: int, channel: str) -> bool:
         """Mark a notification sent; False if it was already marked (it is never marked twice)."""

@@ -7,7 +7,10 @@ deliveries are retried with backoff now, and stay pending to be retried at the n
 Each delivery carries the notification's idempotency key: generic webhooks (json://, xml://,
 form://) get it as an `Idempotency-Key` header and an `idempotency_key` field, so a receiver can
 drop the one repeat that a crash between sending and marking causes (see agents/memory.py).
-Services with no place for it (push, chat, mail) may show that rare repeat.
+Each channel's attempt is recorded before it is sent and confirmed as soon as the channel accepts,
+so a delivery a crash cut off is resumed only on the channels that did not confirm. Services with
+no place for the key (push, chat, mail) may still show a repeat when the kill fell between the
+service accepting the message and its confirmation being written (milliseconds).
 """
 
 from __future__ import annotations
@@ -52,6 +55,22 @@ def keyed_url(url: str, key: str) -> str:
     return f"{base}{joiner}+Idempotency-Key={key}&:idempotency_key={key}{mark}{fragment}"
 
 
+class DeliveryRecord:
+    """Each channel's attempt at one notification, kept in memory as it happens."""
+
+    def __init__(self, memory: Memory, notification_id: int):
+        self.memory, self.notification_id = memory, notification_id
+        self.confirmed = memory.confirmed_channels(notification_id)  # by an earlier, cut-off round
+        self._open: dict[str, int] = {}
+
+    def begin(self, channel: str) -> None:
+        self._open[channel] = self.memory.begin_attempt(self.notification_id, channel)
+
+    def confirm(self, channel: str) -> None:
+        self.memory.confirm_attempt(self._open.pop(channel))
+        self.confirmed.add(channel)
+
+
 class Sender(Protocol):
     def send(self, title: str, body: str, key: str = "") -> str:
         """Deliver or raise DeliveryError; returns the channel(s) that took the message.
@@ -73,18 +92,28 @@ class Notifier:
         self.attempts = max(1, attempts)
         self.backoff_s = backoff_s
 
-    def send(self, title: str, body: str, key: str = "") -> str:
+    def send(self, title: str, body: str, key: str = "", record: DeliveryRecord | None = None) -> str:
         """Deliver to every URL, retrying each; returns the channels that took it.
 
         Raises DeliveryError when none did. A channel that failed while another succeeded is
         reported in the log, not retried later (that would repeat the message on the others).
+        With a `record`, the channels it holds as confirmed are skipped, and each channel tried
+        is begun there before sending and confirmed right after it accepted.
         """
         delivered, errors = [], []
-        for url in self.urls:
+        for number, url in enumerate(self.urls, 1):
             channel, target = _channel(url), apprise.Apprise()
+            attempt = f"{number}:{channel}"  # which URL of the configured list, without its secrets
+            if record is not None and attempt in record.confirmed:
+                delivered.append(channel)  # a round a crash cut off delivered it here already
+                continue
             target.add(keyed_url(url, key))
             try:
+                if record is not None:
+                    record.begin(attempt)
                 self._send_one(target, title, body)
+                if record is not None:
+                    record.confirm(attempt)
                 delivered.append(channel)
             except RetryError as err:
                 cause = err.last_attempt.exception()
@@ -210,6 +239,12 @@ class MessagingAgent:
         self.deliver_pending()
         return self.memory.notification(key)
 
+    def _send(self, note: Notification) -> str:
+        if isinstance(self.notifier, Notifier):  # apprise URLs: each one's attempt is recorded
+            return self.notifier.send(note.title, note.body, key=note.delivery_key,
+                                      record=DeliveryRecord(self.memory, note.id))
+        return self.notifier.send(note.title, note.body, key=note.delivery_key)
+
     def deliver_pending(self) -> DeliveryReport:
         report = DeliveryReport()
         for note in self.memory.pending_notifications():
@@ -225,7 +260,7 @@ class MessagingAgent:
                 log.info("resending %r (a crash cut off its delivery) with the same key %s",
                          note.title, note.delivery_key)
             try:
-                channel = self.notifier.send(note.title, note.body, key=note.delivery_key)
+                channel = self._send(note)
             except Exception as err:  # a sender's failure of any kind leaves it pending, never stuck
                 reason = str(err) if isinstance(err, DeliveryError) else f"{type(err).__name__}: {err}"
                 self.memory.mark_failed(note.id, reason)

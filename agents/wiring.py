@@ -86,7 +86,7 @@ class Services:
     @cached_property
     def pipeline(self) -> DealPipeline:
         def build() -> DealPipeline:
-            fetcher = FeedFetcher(validators=self.memory)
+            fetcher = FeedFetcher(validators=self.memory, allow_private=self.settings.allow_private_feeds)
             saved = self.settings_store.load()
             return DealPipeline(Scanner(fetcher, refiner=self.agent_llm("scanner")), self.memory, self.pricer, self.messenger,
                                 feeds=saved.feeds, threshold=saved.threshold,

@@ -2,7 +2,7 @@
 lost or repeated, latency and losses under load, and a vulnerability audit of the installed packages.
 
     .venv/bin/python benchmarks/reliability.py [--fuzz-examples 1000] [--crash-trials 20]
-        [--sessions 1,4,16] [--skip fuzz,faults,crash,load,kinds,audit] [--json FILE]
+        [--sessions 1,4,16] [--skip fuzz,attacks,faults,crash,load,kinds,audit] [--json FILE]
 
 `kinds` is the load table with the default models and the built artifacts (`make artifacts`):
 price, scan-list and small-talk chat messages, 5 per session, at 1 and 16 sessions.
@@ -28,6 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from tests.delivery_crash import delivery_crash_trial  # noqa: E402
 from tests.faults import (  # noqa: E402
     FAULTS,
     KIND_MESSAGES,
@@ -70,6 +71,61 @@ def fuzz(examples: int) -> dict:
         print(run.stdout[-3000:])
     return {"cases": cases, "total": sum(cases.values()), "pytest": summary, "ok": run.returncode == 0,
             "seconds": round(seconds, 1)}
+
+
+# Issue 16: what an outside attack on the running app found, each replayed on loopback by a test
+# that failed before its fix.
+ATTACKS = [
+    ("SSRF: Deals-tab feed URLs on loopback ports", ["tests/test_url_policy.py"]),
+    ("one message, hundreds of tool calls and 6 scans", [
+        "tests/test_planner.py::test_the_budget_counts_calls_not_rounds_and_allows_one_scan"]),
+    ("a lone surrogate (\\ud800) in the chat and the Price tab", [
+        "tests/test_input_guards.py::test_a_lone_surrogate_is_cleaned_in_the_chat_and_the_price_tab"]),
+    ("null message, non-list history, minutes 1e308, id NaN, threshold NaN", [
+        "tests/test_input_guards.py::test_a_null_message_or_a_history_that_is_no_list_gets_one_sentence",
+        "tests/test_input_guards.py::test_numbers_from_the_deals_tab_are_checked_before_anything_changes"]),
+    ("price filters $0, $-5, $1e308, $inf, $nan", [
+        "tests/test_input_guards.py::test_an_invalid_price_filter_is_said_to_be_invalid"]),
+    ("kill -9 mid-delivery: a push shown twice", [
+        "tests/test_messaging.py::test_a_delivery_killed_between_channels_is_not_repeated_where_it_was_shown"]),
+    ("40 wrong passwords, then the right one", ["tests/test_login.py"]),
+    ("the hosted planner model down", [
+        "tests/test_planner.py::test_a_failing_hosted_model_falls_back_to_the_router_and_says_so_once"]),
+    ("HTML entities in API answers; two tracebacks per error", [
+        "tests/test_input_guards.py::test_answers_are_text_not_html_entities",
+        "tests/test_input_guards.py::test_one_traceback_per_user_facing_error"]),
+]
+
+
+def attacks() -> dict:
+    section("Attacks (issue 16): each replayed on loopback; held = its test passes")
+    with tempfile.TemporaryDirectory() as folder:
+        report = Path(folder) / "junit.xml"
+        ids = [test for _, tests in ATTACKS for test in tests]
+        run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--no-header",
+                              f"--junitxml={report}", *ids], cwd=ROOT, capture_output=True, text=True,
+                             timeout=1800, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+        outcomes = junit_outcomes(report) if report.exists() else {}
+    print("| attack | tests | held |\n|---|---:|---|")
+    rows = {}
+    for attack, tests in ATTACKS:
+        mine = {name: ok for name, ok in outcomes.items() if any(name.startswith(t) for t in tests)}
+        held = bool(mine) and all(mine.values())
+        rows[attack] = {"tests": len(mine), "held": held}
+        print(f"| {attack} | {len(mine)} | {'held' if held else 'BROKE: ' + ', '.join(n for n, ok in mine.items() if not ok)[:120] or 'not run'} |")
+    print(f"\npytest: {(run.stdout.strip().splitlines() or ['no output'])[-1]}")
+    return {"held": sum(r["held"] for r in rows.values()), "total": len(rows), "rows": rows}
+
+
+def junit_outcomes(report: Path) -> dict[str, bool]:
+    """{"tests/x.py::test_y[param]": passed} from pytest's JUnit XML."""
+    import xml.etree.ElementTree as ET
+
+    found = {}
+    for case in ET.parse(report).iter("testcase"):
+        path = case.get("classname", "").replace(".", "/") + ".py"
+        found[f"{path}::{case.get('name')}"] = not any(child.tag in ("failure", "error", "skipped") for child in case)
+    return found
 
 
 def faults() -> dict:
@@ -122,6 +178,14 @@ def crashes(trials: int, seed: int) -> dict:
                    "restart_errors": [e for t in done for e in t.errors],
                    "seconds": round(time.perf_counter() - started, 1)}
             results[name] = row
+        started = time.perf_counter()
+        deliveries = [delivery_crash_trial(Path(folder) / f"delivery-{n}", rng) for n in range(trials)]
+        results["delivery (MessagingAgent, 4 alerts x 2 json:// channels, receivers that do not dedupe)"] = {
+            "trials": trials, "kills_mid_run": sum(t.killed for t in deliveries),
+            "killed_in": {"0-10 ms after a receiver answered": sum(t.killed for t in deliveries)},
+            "lost": sum(t.lost for t in deliveries), "duplicated": sum(t.duplicates for t in deliveries),
+            "resent_same_key": "-", "restart_errors": [t.errors for t in deliveries if t.errors],
+            "seconds": round(time.perf_counter() - started, 1)}
     print("| run killed | trials | kills mid-run | interrupted while | lost | shown twice | resent with the same key "
           "| restart errors |")
     print("|---|---:|---:|---|---:|---:|---:|---:|")
@@ -131,6 +195,11 @@ def crashes(trials: int, seed: int) -> dict:
               f"| {r['resent_same_key']} | {len(r['restart_errors'])} |")
     print("\n'resent with the same key': deliveries a kill cut off between sending and marking; the next run "
           "sent them again with the alert's idempotency key and the receiver showed each once.")
+    print("'delivery': each kill falls 0-10 ms after a receiver answered, the worst moment. A restart sends "
+          "only to channels whose attempt was not confirmed; a channel that accepted the message in the "
+          "milliseconds before the kill, before its confirmation was written, shows it twice: no sender can "
+          "know that it arrived, and not resending would lose the alerts the kill cut off before they arrived. "
+          "A receiver that honours the Idempotency-Key (json://, form://, xml://) drops that repeat.")
     for r in results.values():
         for error in r["restart_errors"][:3]:
             print(f"- restart error: {error}")
@@ -237,6 +306,8 @@ def main() -> None:
     figures: dict = {}
     if "fuzz" not in skip:
         figures["fuzz"] = fuzz(args.fuzz_examples)
+    if "attacks" not in skip:
+        figures["attacks"] = attacks()
     if "faults" not in skip:
         figures["faults"] = faults()
     if "crash" not in skip:
@@ -251,6 +322,8 @@ def main() -> None:
     if "fuzz" in figures:
         f = figures["fuzz"]
         print(f"- fuzz: {f['total']:,} generated cases over {len(f['cases'])} entry points; {f['pytest']}")
+    if "attacks" in figures:
+        print(f"- attacks held (issue 16): {figures['attacks']['held']} / {figures['attacks']['total']}")
     if "faults" in figures:
         print(f"- faults survived: {figures['faults']['survived']} / {figures['faults']['total']}")
     for name, r in figures.get("crash", {}).items():

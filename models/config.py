@@ -81,6 +81,9 @@ class Settings(BaseSettings):
 
     # Lists: a JSON array, or URLs separated by commas, spaces or newlines.
     feeds: Annotated[list[str], NoDecode] = Field(default_factory=lambda: list(DEFAULT_FEEDS))
+    # Feeds on loopback or private addresses (a feed served on this machine or the LAN; tests).
+    # Off: a feed URL from anywhere (environment, Deals tab) reaches public addresses only.
+    allow_private_feeds: bool = False
     notify_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)  # apprise URLs
     threshold: float = Field(50.0, ge=0)  # dollars an estimate must beat the price by
     notify_best: int = Field(3, ge=1)

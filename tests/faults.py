@@ -13,6 +13,8 @@
 
        python -m tests.faults scan-worker DATA_DIR FEED OUTBOX   # DealPipeline.scan, fake pricer
        python -m tests.faults store-worker CHROMA_DIR N          # VectorStore.build, fake embedder
+
+   (kill -9 during alert delivery against receivers that do not dedupe: tests/delivery_crash.py)
 """
 
 from __future__ import annotations
@@ -243,7 +245,8 @@ def scan_under_fault(folder: Path, target: str, kind: str, *, transient: bool = 
                               timeout_s=0.5, max_retries=1)
         notifier = Notifier([f"json://127.0.0.1:{server.port}/hook?cto=0.5&rto=0.5"], attempts=2,
                             backoff_s=0.01)
-        with FeedFetcher(timeout_s=0.5, attempts=2, backoff_s=0.01, validators=memory) as fetcher:
+        with FeedFetcher(timeout_s=0.5, attempts=2, backoff_s=0.01, validators=memory,
+                         allow_private=True) as fetcher:
             pipeline = DealPipeline(Scanner(fetcher, refiner=llm), memory, KeywordPricer(),
                                     MessagingAgent(memory, notifier, llm=llm),
                                     feeds=[server.url(f"/{n}") for n in names], threshold=50,
@@ -304,7 +307,9 @@ def scan_under_fault(folder: Path, target: str, kind: str, *, transient: bool = 
 
 def chat_under_fault(kind: str) -> FaultRun:
     """One chat turn of the planning agent on a hosted model (the OpenAI adapter) whose endpoint
-    fails with `kind`: the user gets a reply naming the failure, without the key."""
+    fails with `kind`: the router answers instead, and the reply names the failure, without the key."""
+    from types import SimpleNamespace
+
     from agents.chat.planner import PlanningAgent, Reply
     from models.openai_provider import OpenAIChatModel
 
@@ -324,7 +329,8 @@ def chat_under_fault(kind: str) -> FaultRun:
         llm = OpenAIChatModel("fake", api_key="sk-chat-fault-0123456789abcdef", base_url=server.url("/v1"),
                               timeout_s=0.5, max_retries=1)
         try:
-            events = list(PlanningAgent(llm, NoTools(), router=None, native_tools=True).run("hello"))
+            small_talk = SimpleNamespace(route=lambda message: SimpleNamespace(tool=None, arguments={}))
+            events = list(PlanningAgent(llm, NoTools(), router=small_talk, native_tools=True).run("hello"))
         except Exception as err:
             run.problems.append(f"the chat raised {type(err).__name__}: {err}")
             return run
@@ -334,7 +340,7 @@ def chat_under_fault(kind: str) -> FaultRun:
     reply = events[-1]
     run.outcome = reply.text if isinstance(reply, Reply) else repr(reply)
     run.reasons = [run.outcome]
-    if not (len(events) == 1 and run.outcome.startswith("The language model failed: openai:fake")):
+    if not (len(events) == 1 and run.outcome.startswith("(The language model failed: openai:fake")):
         run.problems.append(f"the reply does not say the model failed: {run.outcome!r}")
     if "sk-chat-fault" in run.outcome or "Traceback" in run.outcome:
         run.problems.append("the reply leaks the key or a traceback")

@@ -61,18 +61,19 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def running_app(data_dir: Path, feeds: list[str], llm: Any, *, auth: list[tuple[str, str]] | tuple[str, str] | None = None,
-                mcp: bool = False, **settings: Any) -> Iterator[RunningApp]:
+                mcp: bool = False, launch: dict[str, Any] | None = None,
+                **settings: Any) -> Iterator[RunningApp]:
     """With `auth`/`mcp`: launched as `launch.py app --auth user:pass --mcp` launches it."""
     with LoopbackServer() as server:
         for name in feeds:
             server.route(f"/{name}", respond((FEEDS / name).read_bytes(), "application/rss+xml"))
         config = Settings(_env_file=None, data_dir=data_dir, feeds=[server.url(f"/{n}") for n in feeds],
-                          notify_urls=[], **settings)
+                          notify_urls=[], **{"allow_private_feeds": True, **settings})
         pricer = StrictKeywordPricer()
         pricers = {"forest": MemberPricer("forest"), "frontier": MemberPricer("frontier"), "ensemble": pricer}
         services = Services(config, overrides={"pricer": pricer, "pricers": pricers, "llm": llm})
         port = free_port()
-        demo = serve(DealScoutApp(services).build(mcp=mcp), auth=auth, mcp=mcp, server_name="127.0.0.1",
+        demo = serve(DealScoutApp(services).build(mcp=mcp), auth=auth, mcp=mcp, login=launch, server_name="127.0.0.1",
                      server_port=port, quiet=True, show_error=True)
         try:
             yield RunningApp(f"http://127.0.0.1:{port}/", services, server, llm)

@@ -23,7 +23,7 @@ from tests.test_workflow import FEEDS, KeywordPricer
 @pytest.fixture
 def world(tmp_path):
     with LoopbackServer() as server, Memory(tmp_path / "m.db") as memory, \
-            FeedFetcher(validators=memory, timeout_s=5, attempts=1) as fetcher:
+            FeedFetcher(validators=memory, timeout_s=5, attempts=1, allow_private=True) as fetcher:
         server.route("/hook", respond(b"ok"))
         server.route("/feed.xml", respond((FEEDS / "traps.xml").read_bytes(), "application/rss+xml"))
         messenger = MessagingAgent(memory, Notifier([f"json://127.0.0.1:{server.port}/hook"], attempts=1))

@@ -164,7 +164,7 @@ def test_scan_to_notification_once_then_a_second_scan_sends_none(tmp_path):
         agent = MessagingAgent(memory, notifier(server))
 
         def scan_and_notify() -> None:
-            with FeedFetcher(validators=memory, timeout_s=2, attempts=1) as fetcher:
+            with FeedFetcher(validators=memory, timeout_s=2, attempts=1, allow_private=True) as fetcher:
                 memory.record_scan(Scanner(fetcher).scan([server.url(f"/{p.name}") for p in feeds]))
             for deal in memory.deals_to_assess():  # a fake pricer: everything is worth $60 more
                 estimate = Estimate(agent="fake", value=deal.price + 60)
@@ -232,3 +232,34 @@ def test_concurrent_delivery_rounds_send_each_alert_once(tmp_path):
         assert memory.pending_notifications() == []
     assert len(keys) == len(set(keys)) == 6
     assert sum(r.delivered for r in reports) == 6
+
+
+def test_a_delivery_killed_between_channels_is_not_repeated_where_it_was_shown(tmp_path):
+    """kill -9 while the second of two channels is being retried (issue 16: a push shown twice):
+    the restart sends only to the channel that did not confirm; receivers here do not dedupe."""
+    import signal
+    import subprocess
+    import threading
+
+    from tests.delivery_crash import ROOT, Receiver, deliver, notifier_urls, queue_alerts, worker_command
+
+    db, second_refused, healthy = tmp_path / "dealscout.db", threading.Event(), threading.Event()
+    queue_alerts(db, 1)
+
+    def answer(path: str) -> int:
+        if path == "/b" and not healthy.is_set():
+            second_refused.set()
+            return 500
+        return 200
+
+    with LoopbackServer() as server:
+        receiver = Receiver(server, answer=answer)
+        urls = notifier_urls(server)
+        worker = subprocess.Popen(worker_command(db, urls, "60"), cwd=ROOT)  # retries /b after 60 s
+        assert second_refused.wait(60)
+        worker.send_signal(signal.SIGKILL)
+        assert worker.wait(60) == -signal.SIGKILL
+        healthy.set()
+        report = deliver(db, urls, attempts=1)
+    assert (report.delivered, report.resumed) == (1, 1)
+    assert sorted(receiver.shown.values()) == [1, 1] and {path for path, _ in receiver.shown} == {"/a", "/b"}

@@ -107,3 +107,61 @@ def test_small_talk_uses_the_model_and_survives_its_failure():
     agent.llm = FakeChatModel([])  # raises ProviderError: no reply left
     assert "what is this worth" in run(agent, "hi")[-1].text
     assert "what is this worth" in run(agent, "   ")[-1].text
+
+
+def test_the_budget_counts_calls_not_rounds_and_allows_one_scan():
+    """A hijacked model asking for 40 calls a round, scans among them (issue 16: 306 steps and 6
+    scans in one answer, ending in raw JSON)."""
+    class ScanToolbox(RecordingToolbox):
+        def tools(self):
+            def scan_deals() -> str:
+                """Scan the feeds."""
+
+            return [*super().tools(), Tool.from_function(scan_deals)]
+
+    burst = ChatResponse(tool_calls=[ToolCall(id=f"c{i}", name="scan_deals" if i % 2 else "estimate_price",
+                                              arguments={} if i % 2 else {"description": '{"x": "y'})
+                                     for i in range(40)])
+    toolbox = ScanToolbox()
+    events = run(PlanningAgent(FakeChatModel([burst] * 50), toolbox, FixedRouter(None), native_tools=True),
+                 "scan")
+    started_and_ended = [e for e in events if isinstance(e, ToolStep)]  # two events per call
+    assert len(started_and_ended) == 2 * 8 and [n for n, _ in toolbox.calls].count("scan_deals") == 1
+    reply = events[-1]
+    assert isinstance(reply, Reply) and reply.failed
+    assert reply.text.startswith("I stopped at the step limit: 8 tool calls")
+    assert '{"status"' not in reply.text and "- estimate_price: estimate_price ok" in reply.text
+
+
+class DownModel(FakeChatModel):
+    """A hosted model whose every request fails (e.g. its server answers 500)."""
+
+    def __init__(self):
+        super().__init__([], name="openai:gpt-4o-mini", supports_tools=True)
+
+
+def test_a_failing_hosted_model_falls_back_to_the_router_and_says_so_once():
+    toolbox = RecordingToolbox()
+    agent = PlanningAgent(DownModel(), toolbox, FixedRouter("estimate_price", {"description": "a drill"}))
+    first, second = run(agent, "what is this worth: a drill"), run(agent, "what is this worth: a drill")
+    assert toolbox.calls == [("estimate_price", {"description": "a drill"})] * 2
+    assert first[-1].text == ("(The language model failed: openai:gpt-4o-mini: no scripted reply left. The local "
+                              "router answered instead.)\n\nestimate_price ok")
+    assert second[-1].text == "estimate_price ok"  # said once per session
+
+
+def test_a_hosted_model_answering_500_falls_back_to_the_router():
+    """The recorded OpenAI exchange that fails on every try (issue 16: every message failed)."""
+    from llm_replay import replay
+
+    from models.openai_provider import OpenAIChatModel
+
+    toolbox = RecordingToolbox()
+    with replay("openai/server_error_persistent.json") as wire:
+        llm = OpenAIChatModel("gpt-4o-mini", api_key="sk-test", base_url=wire.url("/v1"), max_retries=1)
+        agent = PlanningAgent(llm, toolbox, FixedRouter("estimate_price", {"description": "a drill"}))
+        assert agent.native_tools
+        reply = run(agent, "what is this worth: a drill")[-1]
+    assert toolbox.calls == [("estimate_price", {"description": "a drill"})]
+    assert reply.text.startswith("(The language model failed: ") and reply.text.endswith("\n\nestimate_price ok")
+    assert not reply.failed

@@ -86,7 +86,7 @@ def test_a_scan_keeps_the_history_and_explain_estimate_tells_it(tmp_path):
                b'Noise Cancelling Headphones for $229</title><link>https://example.com/sony-again</link>'
                b'<guid>sony-again</guid><description>Was $399.99.</description></item></channel></rss>')
     with LoopbackServer() as server, Memory(tmp_path / "m.db") as memory, \
-            FeedFetcher(validators=memory, timeout_s=5, attempts=1) as fetcher:
+            FeedFetcher(validators=memory, timeout_s=5, attempts=1, allow_private=True) as fetcher:
         server.route("/feed.xml", respond((FEEDS / "traps.xml").read_bytes(), "application/rss+xml"))
         pipeline = DealPipeline(Scanner(fetcher), memory, KeywordPricer(), MessagingAgent(memory),
                                 feeds=[server.url("/feed.xml")], threshold=50, notify_best=5,

@@ -30,7 +30,7 @@ def shared_feeds() -> Path:
 
 
 def fast_fetcher(**kwargs) -> FeedFetcher:
-    options = {"timeout_s": 0.5, "attempts": 2, "backoff_s": 0.01} | kwargs
+    options = {"timeout_s": 0.5, "attempts": 2, "backoff_s": 0.01, "allow_private": True} | kwargs
     return FeedFetcher(**options)
 
 

@@ -21,8 +21,9 @@ from agents.chat.tools import DealTools
 from agents.feeds import FeedFetcher
 from agents.memory import Memory
 from agents.messaging import MessagingAgent, Notifier
-from agents.pages import PageReader, is_public
+from agents.pages import PageReader
 from agents.scanner import Scanner
+from agents.urls import is_public
 from agents.workflow import DealPipeline
 from models.llm import ChatResponse, FakeChatModel, Message, ProviderError, ToolCall
 from models.openai_provider import OpenAIChatModel
@@ -154,7 +155,7 @@ def test_the_database_never_holds_a_key_or_a_notifier_secret(tmp_path):
         server.route("/hook", status(500))
         llm = OpenAIChatModel("gpt-test", api_key=KEY, base_url=server.url("/v500"), max_retries=0)
         notifier = Notifier([f"json://dealer:{NOTIFY_SECRET}@127.0.0.1:{server.port}/hook"], attempts=1)
-        with FeedFetcher(timeout_s=2, attempts=1) as fetcher:
+        with FeedFetcher(timeout_s=2, attempts=1, allow_private=True) as fetcher:
             pipeline = DealPipeline(Scanner(fetcher, refiner=llm), memory, KeywordPricer(),
                                     MessagingAgent(memory, notifier, llm=llm), feeds=[server.url("/traps.xml")],
                                     threshold=50, notify_best=5, lock_path=tmp_path / "scan.lock")
@@ -178,7 +179,7 @@ def world(tmp_path):
         server.route("/hook", respond(b"ok"))
         server.route("/secret", respond(b"<title>internal admin</title>"))
         messenger = MessagingAgent(memory, Notifier([f"json://127.0.0.1:{server.port}/hook"]))
-        with FeedFetcher(timeout_s=2, attempts=1) as fetcher:
+        with FeedFetcher(timeout_s=2, attempts=1, allow_private=True) as fetcher:
             pipeline = DealPipeline(Scanner(fetcher), memory, KeywordPricer(), messenger,
                                     feeds=[str(FEEDS / "traps.xml")], threshold=50, notify_best=1,
                                     lock_path=tmp_path / "scan.lock")
@@ -324,7 +325,7 @@ def test_a_dns_answer_that_turns_private_after_the_check_is_never_connected(tmp_
         return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))]
 
     monkeypatch.setattr(socket, "getaddrinfo", rebinding)
-    monkeypatch.setattr("agents.pages.is_public", lambda a: a != "127.0.0.1")  # 198.51.100.7 is TEST-NET
+    monkeypatch.setattr("agents.urls.is_public", lambda a: a != "127.0.0.1")  # 198.51.100.7 is TEST-NET
     with quiet(LoopbackServer()) as server, Memory(tmp_path / "m.db") as memory:
         server.route("/secret", respond(b"<title>internal admin</title>"))
         with pytest.raises(ValueError, match="not a public internet address"):

@@ -47,7 +47,7 @@ class World:
 
     def open(self) -> None:
         self.memory = Memory(self.tmp_path / "m.db")
-        self.fetcher = FeedFetcher(validators=self.memory, timeout_s=5, attempts=1)
+        self.fetcher = FeedFetcher(validators=self.memory, timeout_s=5, attempts=1, allow_private=True)
         messenger = MessagingAgent(self.memory, Notifier([f"json://127.0.0.1:{self.server.port}/hook"]))
         self.watchlist = Watchlist(self.memory, self.embedder)
         self.pipeline = DealPipeline(Scanner(self.fetcher), self.memory, KeywordPricer(), messenger,

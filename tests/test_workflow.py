@@ -46,7 +46,7 @@ def world(tmp_path):
         server.route("/hook", respond(b"ok"))
         for name in ("traps.xml", "atom.xml"):
             server.route(f"/{name}", respond((FEEDS / name).read_bytes(), "application/rss+xml"))
-        fetcher = FeedFetcher(validators=memory, timeout_s=2, attempts=1)
+        fetcher = FeedFetcher(validators=memory, timeout_s=2, attempts=1, allow_private=True)
         messenger = MessagingAgent(memory, Notifier([f"json://127.0.0.1:{server.port}/hook"]))
         pipeline = DealPipeline(Scanner(fetcher), memory, KeywordPricer(), messenger,
                                 feeds=[server.url("/traps.xml"), server.url("/atom.xml")],

@@ -22,6 +22,7 @@ from agents.schedule import ScanBusy, schedule
 from agents.wiring import Services
 from models.llm import Message
 from models.types import Estimate, money
+from ui.inputs import ChatPanel, number_input, text_input
 from ui.panels import (
     DigestControl,
     evidence_extras,
@@ -41,6 +42,8 @@ EXAMPLES = [
 DEAL_COLUMNS = ["id", "deal", "price $", "worth $", "likely range $", "below worth $", "retailer", "link", "found"]
 DEAL_TYPES = ["number", "str", "number", "number", "str", "number", "str", "markdown", "str"]
 DEAL_WIDTHS = ["5%", "33%", "8%", "8%", "10%", "9%", "9%", "9%", "9%"]
+MAX_SCAN_EVERY_MINUTES = 7 * 24 * 60
+MAX_THRESHOLD = 1_000_000.0
 
 
 ACTIVITY_LOGGERS = ("agents", "dealscout")
@@ -61,10 +64,14 @@ class LogBuffer(logging.Handler):
         return "\n".join(reversed(self.lines))
 
 
+_MARKUP = re.compile(r"<(?=[A-Za-z/!?])|&(?=#?\w+;)")
+
+
 def shown_text(text: str) -> str:
     """Chat text is shown as typed or found: markup in it (feed titles, pasted pages) is shown as
-    text, never run; Markdown still renders."""
-    return html.escape(text, quote=False)
+    text, never run; Markdown still renders. Only a '<' that could open a tag and an '&' that
+    could start an entity are escaped, so API clients get "AT&T, 5 < 10" as plain text."""
+    return _MARKUP.sub(lambda m: html.escape(m.group()), text)
 
 
 def argument_text(value: Any) -> str:
@@ -137,10 +144,11 @@ def interval_text(estimate: Estimate) -> str:
 
 def price_table(services: Services, description: str) -> tuple[list[list[Any]], str]:
     """Each agent's estimate, the final one last: the same report `launch.py price` prints."""
+    description = text_input(description, "product description")
     try:
         report = price_report(description, services.pricers)
     except ValueError as err:
-        raise gr.Error(str(err)) from err
+        raise gr.Error(str(err)) from None
     *agents, (name, final) = report.items()
     rows = [[agent, round(e.value, 2), interval_text(e)] for agent, e in agents]
     rows.append([f"{name} (final)", final.value, interval_text(final)])
@@ -207,10 +215,11 @@ class DealScoutApp:
         Args:
             description: the product's title and details, e.g. "Sony WH-1000XM5 wireless headphones"
         """
+        description = text_input(description, "product description")
         try:
             return self.services.pricer.estimate(description).model_dump()
         except ValueError as err:
-            raise gr.Error(str(err)) from err
+            raise gr.Error(str(err)) from None
 
     def list_opportunities(self, max_price: float | None = None, limit: int = 5) -> str:
         """List the best deals found so far, largest saving first.
@@ -242,20 +251,21 @@ class DealScoutApp:
         except ScanBusy:
             return "A scan is already running."
         except ValueError as err:
-            raise gr.Error(str(err)) from err
+            raise gr.Error(str(err)) from None
 
     def set_schedule(self, minutes: float, enabled: bool, *, save: bool = True) -> str:
-        if save and (not enabled or (minutes and minutes >= 1)):
-            valid = bool(minutes and minutes >= 1)
+        every = number_input(minutes, 1, MAX_SCAN_EVERY_MINUTES)
+        if enabled and every is None:  # checked before the running schedule is touched
+            return f"Choose an interval from 1 to {MAX_SCAN_EVERY_MINUTES:,} minutes."
+        if save:
             self.services.settings_store.save(schedule_on=bool(enabled),
-                                              **({"scan_every_minutes": float(minutes)} if valid else {}))
+                                              **({"scan_every_minutes": every} if every is not None else {}))
         if self.scheduler is not None:
             self.scheduler.shutdown(wait=False)
             self.scheduler = None
         if not enabled:
             return "Scheduled scans are off."
-        if not minutes or minutes < 1:
-            return "Choose an interval of at least 1 minute."
+        minutes = every
         try:
             scan = self.services.pipeline.scan
         except ValueError as err:  # e.g. no pricing agent yet: the app still starts, and says why
@@ -266,13 +276,17 @@ class DealScoutApp:
         return f"Scanning every {minutes:g} minutes (server-side, also with no browser open)."
 
     def apply_settings(self, threshold: float, feeds_text: str, notify_best: float | None = None) -> str:
+        """Feeds, threshold and alerts per scan for the whole app: every user's scans and the schedule."""
+        if number_input(threshold, 0, MAX_THRESHOLD) is None:
+            return f"The threshold must be a dollar amount from $0 to {money(MAX_THRESHOLD)}."
+        if not isinstance(feeds_text, str):
+            return "The feeds must be text, one URL a line."
         feeds = [line.strip() for line in feeds_text.splitlines() if line.strip()]
         bad = [f for f in feeds if not f.startswith(("http://", "https://"))]
         if bad:
             return f"Only http(s) feed URLs can be set here: {', '.join(bad[:3])}"
-        if threshold is None or threshold < 0:
-            return "The threshold must be zero or more dollars."
-        if notify_best is not None and (notify_best < 1 or notify_best != int(notify_best)):
+        if notify_best is not None and (number_input(notify_best, 1, 2**31) is None
+                                        or notify_best != int(notify_best)):
             return "Alerts per scan must be a whole number, 1 or more."
         pipeline = self.services.pipeline
         pipeline.threshold, pipeline.feeds = float(threshold), feeds or pipeline.feeds
@@ -282,9 +296,24 @@ class DealScoutApp:
                                           notify_best=pipeline.notify_best)
         return f"Threshold ${threshold:,.0f}; {pipeline.notify_best} alerts per scan; {len(pipeline.feeds)} feeds. Saved."
 
+    def select_deal(self, index: Any, rows: Any) -> tuple[int | None, str]:
+        """The deal a click on the table's row `index` selects, and its evidence."""
+        row = index[0] if isinstance(index, list | tuple) and index else index
+        shown = len(rows) if hasattr(rows, "iloc") else 0
+        if not isinstance(row, int) or isinstance(row, bool) or not 0 <= row < shown:
+            return None, "Select a deal to see its evidence."
+        opportunity_id = number_input(rows.iloc[row, 0], 1, 2**63 - 1)
+        if opportunity_id is None or opportunity_id != int(opportunity_id):
+            return None, "Select a deal to see its evidence."
+        found = int(opportunity_id)
+        return found, "\n\n".join(filter(None, [evidence_markdown(self.services, found),
+                                                 evidence_extras(self.services, found)]))
+
     def resend(self, opportunity_id: float | None) -> str:
         if opportunity_id is None:
             return "Select a deal first."
+        if number_input(opportunity_id, 1, 2**63 - 1) is None or opportunity_id != int(opportunity_id):
+            return "That is not a deal's id: select a deal in the table."
         found = self.services.memory.evidence(int(opportunity_id))
         if found is None:
             return "That deal is gone."
@@ -310,11 +339,12 @@ class DealScoutApp:
             gr.Markdown("# DealScout\nDeals worth your money, and what things are really worth.")
             with gr.Tab("Chat"):
                 planner = gr.State(None)
-                chatbot = gr.Chatbot(height=520, label="DealScout", examples=[{"text": e} for e in EXAMPLES])
+                chatbot = ChatPanel(height=520, label="DealScout", examples=[{"text": e} for e in EXAMPLES])
                 box = gr.Textbox(placeholder="Ask: what is this worth: …, scan for deals now, best deals under $200",
                                  show_label=False, submit_btn=True)
 
                 def respond(message, shown, agent, request: gr.Request):
+                    message = text_input(message, "chat message")
                     shown = [*shown, gr.ChatMessage(role="user", content=shown_text(message))]
                     for new, session_agent in self.chat(message, shown[:-1], agent, user_of(request)):
                         yield "", [*shown, *new], session_agent
@@ -322,7 +352,7 @@ class DealScoutApp:
                 box.submit(respond, [box, chatbot, planner], [box, chatbot, planner], api_name="chat",
                            concurrency_id="agents", concurrency_limit=2, api_visibility=ui_api)
                 def use_example(evt: gr.SelectData) -> str:
-                    return evt.value["text"]
+                    return text_input(evt.value.get("text") if isinstance(evt.value, dict) else None, "example")
 
                 chatbot.example_select(use_example, None, box, api_visibility="private")
             with gr.Tab("Deals") as deals_tab:
@@ -336,7 +366,7 @@ class DealScoutApp:
                     evidence = gr.Markdown("Select a deal to see its evidence.")
                     resend = gr.Button("Re-send alert", scale=0)
                 history_plot = gr.Plot(label="Price history", visible=False)
-                with gr.Accordion("Schedule and settings", open=False):
+                with gr.Accordion("Schedule and settings (the whole app's: every user and the schedule)", open=False):
                     with gr.Row():
                         every = gr.Number(value=s.scan_every_minutes, label="Scan every (minutes)")
                         enabled = gr.Checkbox(value=self.scheduler is not None, label="Scheduled scans on")
@@ -354,11 +384,8 @@ class DealScoutApp:
                                                           api_visibility=ui_api)
 
                 def pick(evt: gr.SelectData, rows):
-                    row = evt.index[0] if isinstance(evt.index, list | tuple) else evt.index
-                    opportunity_id = int(rows.iloc[row, 0])
-                    text = "\n\n".join(filter(None, [evidence_markdown(self.services, opportunity_id),
-                                                       evidence_extras(self.services, opportunity_id)]))
-                    chart = history_figure(self.services, opportunity_id)
+                    opportunity_id, text = self.select_deal(evt.index, rows)
+                    chart = history_figure(self.services, opportunity_id) if opportunity_id is not None else None
                     return opportunity_id, text, gr.Plot(value=chart, visible=chart is not None)
 
                 table.select(pick, table, [selected, evidence, history_plot], api_visibility="private")

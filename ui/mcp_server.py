@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hmac
+from collections.abc import Callable
 from typing import Any
 
 import gradio as gr
@@ -22,15 +23,26 @@ MCP_TOOLS = ("estimate_price", "scan_deals", "list_opportunities", "explain_esti
 
 
 class McpBasicAuth:
-    def __init__(self, app: ASGIApp, credentials: tuple[str, str]):
+    def __init__(self, app: ASGIApp, credentials: tuple[str, str],
+                 check: Callable[[str, str], bool] | None = None):
         self.app = app
         user, password = credentials
         self.expected = b"Basic " + base64.b64encode(f"{user}:{password}".encode())
+        self.check = check  # the app's throttled login: wrong passwords here count there too
+
+    def allowed(self, given: bytes) -> bool:
+        if self.check is None:
+            return hmac.compare_digest(given, self.expected)
+        try:
+            user, _, password = base64.b64decode(given.removeprefix(b"Basic "), validate=True).decode().partition(":")
+        except ValueError:  # not base64, or not UTF-8: a wrong password like any other
+            user = password = ""
+        return self.check(user, password)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and MCP_PATH in scope["path"]:
             given = dict(scope["headers"]).get(b"authorization", b"")
-            if not hmac.compare_digest(given, self.expected):
+            if not self.allowed(given):
                 refused = PlainTextResponse(
                     "DealScout's MCP server needs HTTP Basic auth with the app's --auth user and password.",
                     status_code=401, headers={"WWW-Authenticate": 'Basic realm="DealScout MCP"'})
@@ -39,13 +51,20 @@ class McpBasicAuth:
         await self.app(scope, receive, send)
 
 
-def serve(demo: gr.Blocks, *, auth: tuple[str, str] | None, mcp: bool, **options: Any) -> gr.Blocks:
-    """Launch the app without blocking, behind the login and, with `mcp`, as an MCP server behind
-    Basic auth. `launch.py app` then blocks on it; the tests do not."""
+def serve(demo: gr.Blocks, *, auth: tuple[str, str] | None, mcp: bool, login: dict[str, Any] | None = None,
+          **options: Any) -> gr.Blocks:
+    """Launch the app without blocking, behind the login (`login`: ui/login.py's throttled one, else
+    plain `auth`) and, with `mcp`, as an MCP server behind Basic auth. `launch.py app` then blocks
+    on it; the tests do not."""
     if mcp and auth is None:
         raise ValueError("the MCP server is reachable by other programs: it needs a user and password")
-    extra = {"app_kwargs": {"middleware": [Middleware(McpBasicAuth, credentials=auth)]}} if mcp else {}
-    demo.launch(prevent_thread_lock=True, auth=auth, mcp_server=mcp, **extra, **options)
+    launch = {"auth": auth, **(login or {})}
+    middleware = list(launch.pop("app_kwargs", {}).get("middleware", []))
+    if mcp:
+        check = launch["auth"] if callable(launch["auth"]) else None
+        middleware.append(Middleware(McpBasicAuth, credentials=auth, check=check))
+    demo.launch(prevent_thread_lock=True, mcp_server=mcp, app_kwargs={"middleware": middleware}, **launch,
+                **options)
     if mcp:
         # Gradio's MCP server runs each tool through a gradio Client of this very app, which the
         # login turns away ("credentials were not provided", gradio 6.31): it gets one that logs in.

@@ -111,9 +111,13 @@ _NUMBER_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
                  "eight": 8, "nine": 9, "ten": 10, "twenty": 20}
 _AMOUNT = (r"(?P<amount>[$€£]?\s?\d[\d,]*(?:\.\d+)?\s?[kK]?(?![\w.])\s?[$€£]?)(?P<unit>\s*(?:dollars?|bucks|usd|euros?|eur|pounds|quid))?"
            r"(?!\s*(?:%|(?:percent|deals|items|results|offers|opportunities|bargains|days|hours|weeks|months|years)\b))")
-_CAP_BEFORE = re.compile(
-    r"(?:under|below|beneath|less\s+than|cheaper\s+than|at\s+most|max(?:imum)?|up\s+to|no\s+more\s+than"
-    r"|not\s+over|within|budget(?:\s+of)?|<=?|≤)\s*:?\s*" + _AMOUNT, re.I)
+_CAP_WORDS = (r"(?:under|below|beneath|less\s+than|cheaper\s+than|at\s+most|max(?:imum)?|up\s+to|no\s+more\s+than"
+              r"|not\s+over|within|budget(?:\s+of)?|<=?|≤)\s*:?\s*")
+_CAP_BEFORE = re.compile(_CAP_WORDS + _AMOUNT, re.I)
+# A cap no price can meet or that is no number ("$0", "$-5", "$1e308", "$inf", "$nan"): kept as
+# written, so the tool says the filter is invalid instead of listing everything.
+_UNUSABLE_CAP = re.compile(_CAP_WORDS + r"[$€£]\s?(?P<amount>-\s?[\d.]+(?:e[+-]?\d+)?|[\d.]+e[+-]?\d+|inf(?:inity)?|nan"
+                           r"|0+(?:\.0*)?)(?![\w.])", re.I)
 _CAP_AFTER = re.compile(_AMOUNT + r"\s*(?:or\s+less|or\s+under|max(?:imum)?|tops|and\s+under)\b", re.I)
 _LIMIT = re.compile(
     r"\btop\s+(?P<a>\d{1,2}|[a-z]+)\b|\b(?P<b>\d{1,2}|[a-z]+)\s+(?:best\s+|top\s+|cheapest\s+|good\s+|biggest\s+)?"
@@ -162,6 +166,12 @@ def price_cap(message: str) -> float | None:
             if amount is not None and amount > 0:
                 return amount
     return None
+
+
+def unusable_cap(message: str) -> str | None:
+    """The amount of a price cap that cannot be one ("-5", "inf"), as written; None when none."""
+    match = _UNUSABLE_CAP.search(message)
+    return match.group("amount").replace(" ", "") if match else None
 
 
 def result_limit(message: str) -> int | None:
@@ -220,7 +230,7 @@ def arguments_for(tool: str | None, message: str) -> dict[str, Any]:
     if tool == "estimate_price":
         return {"description": product_description(message)}
     if tool == "list_opportunities":
-        cap, limit = price_cap(message), result_limit(message)
+        cap, limit = price_cap(message) or unusable_cap(message), result_limit(message)
         return {k: v for k, v in (("max_price", cap), ("limit", limit)) if v is not None}
     if tool == "notify_user":
         return notify_arguments(message)

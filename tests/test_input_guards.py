@@ -1,0 +1,107 @@
+"""Issue 16's attacks on the app's inputs, replayed on loopback: what an API client may send to
+every Gradio function (null, wrong types, lone surrogates, 1e308, NaN) gets one clear sentence;
+invalid price filters are said to be invalid; answers are text, not HTML entities; one traceback
+per user-facing error in the server log."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+
+from models.llm import FakeChatModel
+from tests.running_app import running_app
+from ui.app import DealScoutApp
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    with running_app(tmp_path_factory.mktemp("guards"), ["traps.xml"], FakeChatModel(["Hello!"] * 100)) as running:
+        yield running
+
+
+def call(app, api: str, *data) -> tuple[str, object]:
+    """One raw API call as any HTTP client makes it (JSON escapes such as \\ud800 included): the
+    event ('complete' or 'error') and its data."""
+    body = json.dumps({"data": list(data)})  # ensure_ascii: a lone surrogate travels as \ud800
+    started = httpx.post(f"{app.url}gradio_api/call/{api}", content=body,
+                         headers={"content-type": "application/json"}, timeout=30)
+    started.raise_for_status()
+    stream = httpx.get(f"{app.url}gradio_api/call/{api}/{started.json()['event_id']}", timeout=60).text
+    events = [line.removeprefix("event: ") for line in stream.splitlines() if line.startswith("event: ")]
+    payloads = [line.removeprefix("data: ") for line in stream.splitlines() if line.startswith("data: ")]
+    return events[-1], json.loads(payloads[-1])
+
+
+def last_text(messages: list[dict]) -> str:
+    content = messages[-1]["content"]
+    return content if isinstance(content, str) else "\n".join(p.get("text", "") for p in content)
+
+
+def test_a_null_message_or_a_history_that_is_no_list_gets_one_sentence(app):
+    assert call(app, "chat", None, []) == ("error", {"error": "The chat message must be text.", "duration": 10,
+                                                    "visible": True, "title": "Error"})
+    for history in ("not a list", [1, 2], [{"role": "robot"}]):
+        event, data = call(app, "chat", "hi", history)
+        assert (event, data["error"]) == ("error", "The chat history must be a list of messages, each with a "
+                                                   "role and content."), data
+
+
+def test_a_lone_surrogate_is_cleaned_in_the_chat_and_the_price_tab(app):
+    event, (_, messages, _) = call(app, "chat", "what is this worth: Sony \ud800 WH-1000XM5", [])
+    assert event == "complete" and "Worth about $300.00" in last_text(messages)
+    assert "Sony \ufffd WH-1000XM5" in last_text(messages[:1])
+    event, (table, _) = call(app, "price", "Sony \ud800 WH-1000XM5")
+    assert event == "complete" and table["data"][-1][:2] == ["ensemble (final)", 300.0]
+
+
+@pytest.mark.parametrize("cap", ["$0", "$-5", "$1e308", "$inf", "$nan"])
+def test_an_invalid_price_filter_is_said_to_be_invalid(app, cap):
+    event, (_, messages, _) = call(app, "chat", f"best deals under {cap}", [])
+    assert event == "complete"
+    assert "is not a price filter I can use" in last_text(messages), last_text(messages)
+
+
+def test_answers_are_text_not_html_entities(app):
+    message = "what is this worth: Tom & Jerry's <3 AT&T Sony headphones, 5 < 10"
+    _, (_, messages, _) = call(app, "chat", message, [])
+    assert last_text(messages[:1]) == message
+    assert message.split(": ", 1)[1][:40] in messages[1]["metadata"]["title"]
+
+
+def test_one_traceback_per_user_facing_error(app, capfd):
+    capfd.readouterr()
+    assert call(app, "price", "   ")[0] == "error"
+    assert capfd.readouterr().err.count("Traceback (most recent call last)") == 1
+
+
+def test_numbers_from_the_deals_tab_are_checked_before_anything_changes(app):
+    ui = DealScoutApp(app.services)
+    assert ui.set_schedule(30, True).startswith("Scanning every 30 minutes")
+    running = ui.scheduler
+    try:
+        for minutes in (1e308, float("nan"), float("inf"), -1, None, "5"):
+            assert ui.set_schedule(minutes, True) == "Choose an interval from 1 to 10,080 minutes."
+            assert ui.scheduler is running and running.running  # the schedule was left alone
+    finally:
+        ui.set_schedule(30, False)
+    for bad in (1e300, float("nan"), float("inf"), -3, 2.5):
+        assert ui.resend(bad) == "That is not a deal's id: select a deal in the table."
+    pipeline = app.services.pipeline
+    before = pipeline.threshold
+    for bad in (float("nan"), float("inf"), -1, 1e308, None):
+        assert ui.apply_settings(bad, "") == "The threshold must be a dollar amount from $0 to $1,000,000.00."
+        assert pipeline.threshold == before
+
+
+def test_a_table_click_the_page_never_sent_selects_nothing(app):
+    import pandas as pd
+
+    ui = DealScoutApp(app.services)
+    rows = pd.DataFrame([[1, "deal"], [float("nan"), "broken"]], columns=["id", "deal"])
+    for index in ("0", None, -1, 2, [], [True, 0], [1.5, 0], [1, 0]):
+        assert ui.select_deal(index, rows) == (None, "Select a deal to see its evidence."), index
+    assert ui.select_deal([0, 1], "not a table") == (None, "Select a deal to see its evidence.")
+    assert ui.select_deal([0, 0], rows)[0] == 1
+    assert ui.select_deal([1, 0], pd.DataFrame([[7, "a"], [9, "b"]]))[0] == 9  # an int64 column

@@ -1,0 +1,64 @@
+"""Issue 16, finding 7: 40 wrong passwords in 0.29 s, and the right one accepted right after.
+Now wrong passwords slow the next tries down, per user name and per address (ui/login.py)."""
+
+from __future__ import annotations
+
+import httpx
+
+from models.llm import FakeChatModel
+from tests.running_app import running_app
+from ui.login import throttled_login
+
+
+class Clock:
+    """The throttle's clock, moved by the test (no sleeping, no timing in the assertions)."""
+
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def login(url: str, user: str, password: str) -> int:
+    return httpx.post(f"{url}login", data={"username": user, "password": password}, timeout=30).status_code
+
+
+def test_many_wrong_passwords_then_even_the_right_one_waits(tmp_path):
+    clock = Clock()
+    launch = throttled_login("tester", "s3cret", free_tries=5, base_s=1.0, clock=clock)
+    with running_app(tmp_path, ["traps.xml"], FakeChatModel([]), launch=launch) as app:
+        assert login(app.url, "tester", "s3cret") == 200
+        assert [login(app.url, "tester", f"guess{i}") for i in range(40)] == [400] * 40
+        assert login(app.url, "tester", "s3cret") == 400  # inside the wait: refused all the same
+        assert login(app.url, "someone-else", "s3cret") == 400  # the address is throttled too
+        clock.now += 15 * 60 + 1  # the longest wait (capped at 15 minutes) is over
+        assert login(app.url, "tester", "s3cret") == 200
+
+
+def test_the_throttle_keeps_users_and_addresses_apart():
+    clock = Clock()
+    throttle = throttled_login("tester", "s3cret", free_tries=3, base_s=10.0, clock=clock)["auth"]
+    assert [throttle("mallory", "x") for _ in range(3)] == [False] * 3
+    assert throttle("tester", "s3cret") is False  # the same (unknown) address: it waits
+    clock.now += 10
+    assert throttle("tester", "s3cret") is True  # after the wait, and it clears the address's count
+    assert throttle("mallory", "x") is False and throttle("mallory", "right?") is False
+
+
+def test_wrong_passwords_on_the_mcp_server_count_like_the_login_form(tmp_path):
+    clock = Clock()
+    launch = throttled_login("tester", "s3cret", free_tries=5, base_s=1.0, clock=clock)
+
+    def mcp_status(url: str, password: str) -> int:
+        return httpx.post(f"{url}gradio_api/mcp/", auth=httpx.BasicAuth("tester", password), timeout=30,
+                          json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+                          headers={"accept": "application/json, text/event-stream"}).status_code
+
+    with running_app(tmp_path, ["traps.xml"], FakeChatModel([]), auth=("tester", "s3cret"), mcp=True,
+                     launch=launch) as app:
+        assert [mcp_status(app.url, f"guess{i}") for i in range(20)] == [401] * 20
+        assert mcp_status(app.url, "s3cret") == 401  # inside the wait: refused all the same
+        assert login(app.url, "tester", "s3cret") == 400  # and the login form waits too
+        clock.now += 15 * 60 + 1
+        assert mcp_status(app.url, "s3cret") != 401
