@@ -24,6 +24,8 @@ _CLAIMS = [re.compile(p, re.I) for p in (
 # "$200 off its regular price" with no regular price named: the claim is the price plus that.
 _OFF_REGULAR = re.compile(_AMOUNT + r"\s+off\s+(?:the|its)\s+(?:regular|list|retail|original)\s+price\b"
                           r"(?!\s*(?:of|is|:)?\s*(?:US)?\$)", re.I)
+# "That's a $111 savings", "a savings of $40": likewise the price plus the saving (not "85% savings").
+_SAVINGS = [re.compile(p, re.I) for p in (_AMOUNT + r"\s+savings?\b", r"\bsavings\s+of\s+" + _AMOUNT)]
 DOUBTFUL_RATIO = 2.0  # a claimed discount this many times ours (and $20 more) is said to be doubtful
 DOUBTFUL_MARGIN = 20.0
 
@@ -39,7 +41,7 @@ def claimed_price(text: str, price: float) -> float | None:
     found = [(at, value) for at, value in found if value > price]
     if found:
         return min(found)[1]  # the first claim in the text
-    off = _OFF_REGULAR.search(text)
+    off = next(filter(None, (pattern.search(text) for pattern in [_OFF_REGULAR, *_SAVINGS])), None)
     return round(price + _value(off), 2) if off else None
 
 

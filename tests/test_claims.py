@@ -19,7 +19,7 @@ FIXTURES = Path(__file__).parent / "fixtures" / "feeds"
 # (price, claimed regular price or None). Entries without a claim must stay None.
 EXPECTED = {
     ("dealnews_roundups.xml", "Alfani Men's Short-Sleeve"): (7.46, 50.0),
-    ("dealnews_roundups.xml", "Alfani Men's Welded"): (19.46, None),
+    ("dealnews_roundups.xml", "Alfani Men's Welded"): (19.46, 130.46),  # "That's a $111 savings."
     ("dealnews_sample.xml", "Alfani Men's Short-Sleeve"): (7.46, 50.0),
     ("dealnews_sample.xml", "adidas Men's Samoa"): (29.0, 80.0),
     ("dealnews_sample.xml", "adidas Men's Run 70s"): (26.0, 70.0),
@@ -60,6 +60,10 @@ def test_every_captured_claim_is_read_and_never_taken_as_the_price():
     ("Drill $99, reg. $149.99", 99, 149.99),
     ("Blender $45, MSRP: $120", 45, 120),
     ("Guitar is down to $599, $200 off its regular price", 599, 799),
+    ("the vest for $19.46. That's a $111 savings.", 19.46, 130.46),
+    ("a savings of $40 on the kit", 60, 100),
+    ("down from $50, a savings of 85%", 7.46, 50),
+    ("a savings of 85% today", 7.46, None),
     ("drops to $29, down from the $80 list price", 29, 80),
     ("Kettle for $25 + free shipping w/ $35", 25, None),  # a shipping minimum is no claim
     ("Socks for $9, was $5 in a bundle", 9, None),  # a "regular price" under the price is none
