@@ -32,9 +32,11 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -714,14 +716,7 @@ def load_run(url: str, sessions: int, requests_per_session: int = 6, deadline_s:
                 else:
                     result.errors.append("an answer without the estimate")
 
-    started = time.perf_counter()
-    threads = [threading.Thread(target=session, args=(n,), daemon=True) for n in range(sessions)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(max(1.0, stop_at - time.monotonic() + 5))
-    result.seconds = time.perf_counter() - started
-    return result
+    return run_sessions(session, sessions, stop_at, result)
 
 
 def burst_run(url: str, jobs: int, clients: int = 10, timeout_s: float = 120.0,
@@ -829,6 +824,12 @@ def kind_load_run(url: str, kind: str, sessions: int, messages_per_session: int 
                 else:
                     result.errors.append(f"not a {kind} answer: {json.dumps(messages[-1:])[:160]}")
 
+    return run_sessions(session, sessions, stop_at, result)
+
+
+def run_sessions(session: Callable[[int], None], sessions: int, stop_at: float, result: Any) -> Any:
+    """Run `session(n)` for each session in its own thread until all end (or `stop_at` passed);
+    the wall time goes into result.seconds."""
     started = time.perf_counter()
     threads = [threading.Thread(target=session, args=(n,), daemon=True) for n in range(sessions)]
     for t in threads:
