@@ -75,8 +75,10 @@ def schedule_digest(digest: DailyDigest) -> BackgroundScheduler:
             log.exception("daily digest failed")
 
     scheduler = BackgroundScheduler(job_defaults={"coalesce": True, "max_instances": 1})
-    scheduler.add_job(run, "cron", hour=digest.hour, minute=0, id="digest")
-    scheduler.add_job(run, "date", id="digest-catch-up")
+    # One job, first run now: a separate one-off catch-up job raced the scheduler's own removal of it
+    # when the app stopped (JobLookupError in the scheduler's thread).
+    scheduler.add_job(run, "cron", hour=digest.hour, minute=0, id="digest",
+                      next_run_time=datetime.now().astimezone())
     with suppress(KeyboardInterrupt, SystemExit):
         scheduler.start()
     return scheduler

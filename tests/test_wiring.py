@@ -44,7 +44,7 @@ def services(tmp_path, server: LoopbackServer, **agent_llms: str) -> Services:
     # The default model names the same server: only the per-agent setting may make an agent ask it.
     settings = Settings(_env_file=None, data_dir=tmp_path, feeds=[server.url("/atom.xml")],
                         llm="openai:gpt-4o-mini", openai_base_url=server.url("/v1"), llm_max_retries=0,
-                        **agent_llms)
+                        allow_private_feeds=True, **agent_llms)
     return Services(settings, overrides={"pricer": object()})
 
 
