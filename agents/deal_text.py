@@ -69,7 +69,12 @@ _ROUNDUP = re.compile(
     r"|\bdeals?\s+(?:on|at|from|under)\b|\bup\s+to\s+\d+\s*%|\b(?:site|store)wide\b", re.I)
 
 
-_FREE_WITH_PURCHASE = re.compile(r"\bfree\s+(?:w/|with)\s*(?:the\s+|any\s+|a\s+)?(?:purchase|order|buy)", re.I)
+# "Free w/ purchase of X", "FREE with Pixel 10 purchase", "Buy a Pixel 10, get Buds free", "Free Buds
+# when you buy a Pixel 10"; not a same-product BOGO ("Buy 1, get 1 free") nor "free shipping w/ $39".
+_FREE_WITH_PURCHASE = re.compile(
+    r"\bfree\s+(?:w/|with)\s*.{0,60}?\b(?:purchase|order|buy)\b"
+    r"|\bbuy\s+(?!(?:one|1|two|2|three|3)\b).{0,80}?\bget\b.{0,60}?\bfree\b"
+    r"|\bfree\b.{0,60}?\b(?:when|if)\s+you\s+(?:buy|purchase|order)\b", re.I)
 
 
 def free_with_purchase(title: str) -> bool:

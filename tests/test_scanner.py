@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from agents.deal_text import extract_price, product_name
+from agents.deal_text import extract_price, free_with_purchase, product_name
 from agents.feeds import FeedFetcher
 from agents.scanner import REFINE_SYSTEM, Scanner, parse_feed, refine_description
 from models.llm import ChatResponse, FakeChatModel, ToolCall
@@ -297,3 +297,21 @@ def test_an_unclosed_tag_start_is_text_and_cheap():
     assert clean_html("<a <a <a x") == "<a <a <a x"
     assert clean_html("<p>ok</p>" + "<b x='" * 5) == "ok\n" + "<b x='" * 5
     assert clean_html("<a " * 7_000) == ("<a " * 7_000).strip()
+
+
+@pytest.mark.parametrize(("title", "free"), [
+    ("Google Pixel Buds 2a: Free w/ purchase of a Pixel 10", True),
+    ("Pixel Buds 2a Free w/ Pixel 10 Purchase", True),
+    ("Pixel Buds 2a FREE with Pixel 10 purchase", True),
+    ("Buy a Pixel 10, get Pixel Buds 2a free", True),
+    ("Free Pixel Buds 2a when you buy a Pixel 10", True),
+    ("Echo Dot free with Ring Video Doorbell purchase for $99", True),
+    ("Tote bag free with $50 order", True),
+    ("Kettle for $25 + free shipping w/ $35", False),
+    ("Socks: Buy 1, Get 1 Free at $9.99", False),
+    ("Anker 737 charger for $59.99 + free shipping", False),
+    ("Free-to-play headset bundle for $49", False),
+])
+def test_free_with_purchase_wordings(title, free):
+    """Issue 13 tryout: only the exact 'Free w/ purchase of' wording was recognised."""
+    assert free_with_purchase(title) is free
