@@ -105,3 +105,25 @@ def test_a_table_click_the_page_never_sent_selects_nothing(app):
     assert ui.select_deal([0, 1], "not a table") == (None, "Select a deal to see its evidence.")
     assert ui.select_deal([0, 0], rows)[0] == 1
     assert ui.select_deal([1, 0], pd.DataFrame([[7, "a"], [9, "b"]]))[0] == 9  # an int64 column
+
+
+@pytest.mark.parametrize(("api", "data", "sentence"), [
+    ("list_opportunities", [None, float("nan")], "limit must be a whole number from 1 to 50."),
+    ("list_opportunities", [None, float("inf")], "limit must be a whole number from 1 to 50."),
+    ("list_opportunities", [None, "x"], "limit must be a whole number from 1 to 50."),
+    ("list_opportunities", [None, 2.5], "limit must be a whole number from 1 to 50."),
+    ("list_opportunities", [float("nan"), 5], "max_price is not a price filter I can use: give a dollar amount, "
+                                              "like 200."),
+    ("list_opportunities", ["x", 5], "max_price is not a price filter I can use: give a dollar amount, like 200."),
+    ("list_opportunities", [-5, 5], "$-5 is not a price filter I can use: give a dollar amount above $0 and up "
+                                    "to $1,000,000.00, like \"best deals under $200\"."),
+    ("explain_estimate", [None], "The query must be text."),
+])
+def test_the_mcp_endpoints_check_their_inputs(app, api, data, sentence, capfd):
+    capfd.readouterr()
+    body = json.dumps({"data": data})  # NaN and Infinity as JavaScript writes them
+    started = httpx.post(f"{app.url}gradio_api/call/{api}", content=body,
+                         headers={"content-type": "application/json"}, timeout=30)
+    stream = httpx.get(f"{app.url}gradio_api/call/{api}/{started.json()['event_id']}", timeout=60).text
+    assert "event: error" in stream and json.loads(stream.split("data: ")[-1])["error"] == sentence, stream
+    assert capfd.readouterr().err.count("Traceback (most recent call last)") == 1  # not a chained two

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import html
 import logging
+import math
 import re
 import uuid
 from collections import deque
@@ -228,10 +229,15 @@ class DealScoutApp:
             max_price: only deals priced at most this many dollars (none: any price)
             limit: how many deals, 1 to 50
         """
+        if max_price is not None and number_input(max_price, -math.inf, math.inf) is None:
+            raise gr.Error("max_price is not a price filter I can use: give a dollar amount, like 200.")
+        count = number_input(limit, 1, 50)
+        if count is None or count != int(count):
+            raise gr.Error("limit must be a whole number from 1 to 50.")
         try:
-            return self.services.toolbox().list_opportunities(max_price, int(limit)).text
+            return self.services.toolbox().list_opportunities(max_price, int(count)).text
         except ValueError as err:
-            raise gr.Error(str(err)) from err
+            raise gr.Error(str(err)) from None
 
     def explain_estimate(self, query: str) -> str:
         """Explain the evidence behind a found deal's estimate: similar products, each agent, why it qualified.
@@ -239,10 +245,11 @@ class DealScoutApp:
         Args:
             query: words from the deal's title, e.g. "Sony headphones"
         """
+        query = text_input(query, "query")
         try:
             return self.services.toolbox().explain_estimate(query).text
         except ValueError as err:
-            raise gr.Error(str(err)) from err
+            raise gr.Error(str(err)) from None
 
     def scan_deals(self) -> str:
         """Scan the configured deal feeds now, price new deals, notify about the best."""
