@@ -67,7 +67,16 @@ def test_answers_are_text_not_html_entities(app):
     message = "what is this worth: Tom & Jerry's <3 AT&T Sony headphones, 5 < 10"
     _, (_, messages, _) = call(app, "chat", message, [])
     assert last_text(messages[:1]) == message
-    assert message.split(": ", 1)[1][:40] in messages[1]["metadata"]["title"]
+    assert message.split(": ", 1)[1][:40] + "…" in messages[1]["metadata"]["title"]  # cut short, and says so
+    recorded = app.services.memory.turns(1)[0].steps[0].arguments
+    assert recorded == {"description": message.split(": ", 1)[1]}  # the whole text was priced, '< 10' too
+
+
+@pytest.mark.parametrize("message", ["help", "good morning, lovely weather today, is it not my friend?"])
+def test_the_help_text_reaches_an_api_client_as_text(app, message):
+    _, (_, messages, _) = call(app, "chat", message, [])
+    assert "what is this worth: Sony WH-1000XM5 headphones" in last_text(messages)
+    assert "&lt;" not in last_text(messages) and "&amp;" not in last_text(messages)
 
 
 def test_one_traceback_per_user_facing_error(app, capfd):

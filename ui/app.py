@@ -75,8 +75,12 @@ def shown_text(text: str) -> str:
     return _MARKUP.sub(lambda m: html.escape(m.group()), text)
 
 
-def argument_text(value: Any) -> str:
-    return repr(value[:40]) if isinstance(value, str) else f"{value:g}" if isinstance(value, float) else str(value)
+def argument_text(value: Any, shown: int = 40) -> str:
+    """An argument as a step's title shows it; a text cut short says so ('…'), so it is not read
+    as what the tool was given."""
+    if isinstance(value, str):
+        return repr(value if len(value) <= shown else value[:shown] + "…")
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def step_message(step: ToolStep) -> gr.ChatMessage:
