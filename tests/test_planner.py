@@ -28,7 +28,7 @@ class RecordingToolbox:
 
 class FixedRouter:
     def __init__(self, tool, arguments=None):
-        self.result = SimpleNamespace(tool=tool, arguments=arguments or {})
+        self.result = SimpleNamespace(tool=tool, arguments=arguments or {}, refusal=None)
 
     def route(self, message):
         return self.result

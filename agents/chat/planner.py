@@ -54,6 +54,7 @@ class Toolbox(Protocol):
 class RouteLike(Protocol):
     tool: str | None
     arguments: dict[str, Any]
+    refusal: str | None  # set when the request cannot be done as asked: the answer, no tool runs
 
 
 class Router(Protocol):
@@ -164,6 +165,9 @@ class PlanningAgent:
 
     def _routed(self, message: str) -> Iterator[Event]:
         route = self.router.route(message)
+        if route.refusal:
+            yield Reply(text=route.refusal, failed=True)
+            return
         if route.tool is None:
             yield Reply(text=self._small_talk(message))
             return
