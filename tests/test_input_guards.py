@@ -12,7 +12,7 @@ import pytest
 
 from models.llm import FakeChatModel
 from tests.running_app import running_app
-from ui.app import DealScoutApp
+from ui.app import DEAL_COLUMNS, DealScoutApp
 
 
 @pytest.fixture(scope="module")
@@ -137,3 +137,25 @@ def test_the_mcp_endpoints_check_their_inputs(app, api, data, sentence, capfd):
     stream = httpx.get(f"{app.url}gradio_api/call/{api}/{started.json()['event_id']}", timeout=60).text
     assert "event: error" in stream and json.loads(stream.split("data: ")[-1])["error"] == sentence, stream
     assert capfd.readouterr().err.count("Traceback (most recent call last)") == 1  # not a chained two
+
+
+def test_a_table_select_with_no_table_gets_one_sentence(app):
+    """The deals table's select event, as the page sends it, with a table that is none."""
+    config = httpx.get(f"{app.url}config", timeout=30).json()
+    pick = next(d["id"] for d in config["dependencies"] if d.get("api_name") == "pick")
+    table_id = next(d["inputs"][0] for d in config["dependencies"] if d.get("api_name") == "pick")
+    assert next(c["type"] for c in config["components"] if c["id"] == table_id) == "dataframe"  # the page draws it
+
+    def select(table):
+        joined = httpx.post(f"{app.url}gradio_api/queue/join", timeout=30, json={
+            "data": [table], "fn_index": pick, "session_hash": "pick-test", "event_data": {"index": [0, 0], "value": 1}})
+        joined.raise_for_status()
+        with httpx.stream("GET", f"{app.url}gradio_api/queue/data?session_hash=pick-test", timeout=60) as events:
+            return next(json.loads(line[6:]) for line in events.iter_lines() if "process_completed" in line)
+
+    for table in (None, "x", {"headers": None, "data": None}):
+        assert select(table)["output"]["error"] == "The deals table must be a table: headers and rows."
+    row = [999, "a deal", 10, 20, "", 10, "", "", "2026-01-01 00:00"]
+    assert select({"headers": DEAL_COLUMNS, "data": [row]})["success"]  # a table that is one still selects
+    event, (deals,) = call(app, "deals")
+    assert event == "complete" and deals["headers"] == DEAL_COLUMNS

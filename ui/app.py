@@ -23,7 +23,7 @@ from agents.schedule import ScanBusy, schedule
 from agents.wiring import Services
 from models.llm import Message
 from models.types import Estimate, money
-from ui.inputs import ChatPanel, number_input, text_input
+from ui.inputs import ChatPanel, DealTable, number_input, text_input
 from ui.panels import (
     DigestControl,
     evidence_extras,
@@ -370,7 +370,7 @@ class DealScoutApp:
                 with gr.Row():
                     scan_now = gr.Button("Scan now", variant="primary")
                     status = gr.Textbox(label="Status", interactive=False, scale=3)
-                table = gr.Dataframe(headers=DEAL_COLUMNS, datatype=DEAL_TYPES, column_widths=DEAL_WIDTHS,
+                table = DealTable(headers=DEAL_COLUMNS, datatype=DEAL_TYPES, column_widths=DEAL_WIDTHS,
                                      interactive=False, wrap=True, label="Opportunities")
                 selected = gr.Number(visible=False)
                 with gr.Row():
