@@ -7,6 +7,7 @@ import logging
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from agents.chat.model_breaker import ModelBreaker
 from agents.chat.planner import PlanningAgent
 from agents.chat.router import Router
 from agents.chat.small_talk import SmallTalk
@@ -113,6 +114,10 @@ class Services:
     def small_talk(self) -> SmallTalk:
         return self._get("small_talk", SmallTalk)
 
+    @cached_property
+    def model_breaker(self) -> ModelBreaker:
+        return self._get("model_breaker", ModelBreaker)
+
     def toolbox(self, user: str = "") -> DealTools:
         return DealTools(self.pipeline, self.pricer, self.memory, self.messenger, self.page_reader, owner=user,
                          settings=self.settings_store)
@@ -121,4 +126,4 @@ class Services:
         """A planning agent for one chat session (cheap: it shares the heavy parts); `user` owns
         the session's watches (the app's login name under --auth)."""
         return PlanningAgent(self.llm, self.toolbox(user), self.router, recorder=self.memory,
-                             small_talk=self.small_talk)
+                             small_talk=self.small_talk, breaker=self.model_breaker)

@@ -331,7 +331,7 @@ def chat_under_fault(kind: str) -> FaultRun:
         llm = OpenAIChatModel("fake", api_key="sk-chat-fault-0123456789abcdef", base_url=server.url("/v1"),
                               timeout_s=0.5, max_retries=1)
         try:
-            small_talk = SimpleNamespace(route=lambda message: SimpleNamespace(tool=None, arguments={}))
+            small_talk = SimpleNamespace(route=lambda message: SimpleNamespace(tool=None, arguments={}, refusal=None))
             events = list(PlanningAgent(llm, NoTools(), router=small_talk, native_tools=True).run("hello"))
         except Exception as err:
             run.problems.append(f"the chat raised {type(err).__name__}: {err}")

@@ -55,7 +55,7 @@ def test_a_failing_tool_is_recorded_as_failed(tmp_path):
         routed = PlanningAgent(FakeChatModel([]), Toolbox(), router=None, native_tools=False,
                                recorder=memory)
         routed.router = type("R", (), {"route": lambda self, m: type(
-            "Route", (), {"tool": "estimate_price", "arguments": {"description": "boom"}})()})()
+            "Route", (), {"tool": "estimate_price", "arguments": {"description": "boom"}, "refusal": None})()})()
         assert list(routed.run("what is boom worth"))[-1].failed
         native = agent(memory, FakeChatModel.tool_call("estimate_price", description="boom"),
                        FakeChatModel.tool_call("no_such_tool"), "I could not price it.")
@@ -72,7 +72,7 @@ def test_a_failing_tool_is_recorded_as_failed(tmp_path):
 def test_a_model_failure_and_an_interrupted_turn_are_kept(tmp_path):
     with Memory(tmp_path / "m.db") as memory:
         down = agent(memory)  # no scripted reply: the model fails, and the router answers instead
-        down.router = SimpleNamespace(route=lambda message: SimpleNamespace(tool=None, arguments={}))
+        down.router = SimpleNamespace(route=lambda message: SimpleNamespace(tool=None, arguments={}, refusal=None))
         list(down.run("hello"))
         events = agent(memory, FakeChatModel.tool_call("estimate_price", description="a drill"),
                        "unused").run("value a drill")

@@ -12,7 +12,7 @@ import pytest
 
 from models.llm import FakeChatModel
 from tests.running_app import running_app
-from ui.app import DealScoutApp
+from ui.app import DEAL_COLUMNS, DealScoutApp
 
 
 @pytest.fixture(scope="module")
@@ -56,18 +56,28 @@ def test_a_lone_surrogate_is_cleaned_in_the_chat_and_the_price_tab(app):
     assert event == "complete" and table["data"][-1][:2] == ["ensemble (final)", 300.0]
 
 
-@pytest.mark.parametrize("cap", ["$0", "$-5", "$1e308", "$inf", "$nan"])
+@pytest.mark.parametrize("cap", ["$0", "$-5", "$1e308", "$inf", "$nan", "0 dollars", "-5 dollars", "-$5", "1e308",
+                                 "$1e3", "$5,000,000"])
 def test_an_invalid_price_filter_is_said_to_be_invalid(app, cap):
     event, (_, messages, _) = call(app, "chat", f"best deals under {cap}", [])
     assert event == "complete"
-    assert "is not a price filter I can use" in last_text(messages), last_text(messages)
+    assert last_text(messages).startswith(f"{cap} is not a price filter I can use"), last_text(messages)
 
 
 def test_answers_are_text_not_html_entities(app):
     message = "what is this worth: Tom & Jerry's <3 AT&T Sony headphones, 5 < 10"
     _, (_, messages, _) = call(app, "chat", message, [])
     assert last_text(messages[:1]) == message
-    assert message.split(": ", 1)[1][:40] in messages[1]["metadata"]["title"]
+    assert message.split(": ", 1)[1][:40] + "…" in messages[1]["metadata"]["title"]  # cut short, and says so
+    recorded = app.services.memory.turns(1)[0].steps[0].arguments
+    assert recorded == {"description": message.split(": ", 1)[1]}  # the whole text was priced, '< 10' too
+
+
+@pytest.mark.parametrize("message", ["help", "good morning, lovely weather today, is it not my friend?"])
+def test_the_help_text_reaches_an_api_client_as_text(app, message):
+    _, (_, messages, _) = call(app, "chat", message, [])
+    assert "what is this worth: Sony WH-1000XM5 headphones" in last_text(messages)
+    assert "&lt;" not in last_text(messages) and "&amp;" not in last_text(messages)
 
 
 def test_one_traceback_per_user_facing_error(app, capfd):
@@ -105,3 +115,47 @@ def test_a_table_click_the_page_never_sent_selects_nothing(app):
     assert ui.select_deal([0, 1], "not a table") == (None, "Select a deal to see its evidence.")
     assert ui.select_deal([0, 0], rows)[0] == 1
     assert ui.select_deal([1, 0], pd.DataFrame([[7, "a"], [9, "b"]]))[0] == 9  # an int64 column
+
+
+@pytest.mark.parametrize(("api", "data", "sentence"), [
+    ("list_opportunities", [None, float("nan")], "limit must be a whole number from 1 to 50."),
+    ("list_opportunities", [None, float("inf")], "limit must be a whole number from 1 to 50."),
+    ("list_opportunities", [None, "x"], "limit must be a whole number from 1 to 50."),
+    ("list_opportunities", [None, 2.5], "limit must be a whole number from 1 to 50."),
+    ("list_opportunities", [float("nan"), 5], "max_price is not a price filter I can use: give a dollar amount, "
+                                              "like 200."),
+    ("list_opportunities", ["x", 5], "max_price is not a price filter I can use: give a dollar amount, like 200."),
+    ("list_opportunities", [-5, 5], "$-5 is not a price filter I can use: give a dollar amount above $0 and up "
+                                    "to $1,000,000.00, like \"best deals under $200\"."),
+    ("explain_estimate", [None], "The query must be text."),
+])
+def test_the_mcp_endpoints_check_their_inputs(app, api, data, sentence, capfd):
+    capfd.readouterr()
+    body = json.dumps({"data": data})  # NaN and Infinity as JavaScript writes them
+    started = httpx.post(f"{app.url}gradio_api/call/{api}", content=body,
+                         headers={"content-type": "application/json"}, timeout=30)
+    stream = httpx.get(f"{app.url}gradio_api/call/{api}/{started.json()['event_id']}", timeout=60).text
+    assert "event: error" in stream and json.loads(stream.split("data: ")[-1])["error"] == sentence, stream
+    assert capfd.readouterr().err.count("Traceback (most recent call last)") == 1  # not a chained two
+
+
+def test_a_table_select_with_no_table_gets_one_sentence(app):
+    """The deals table's select event, as the page sends it, with a table that is none."""
+    config = httpx.get(f"{app.url}config", timeout=30).json()
+    pick = next(d["id"] for d in config["dependencies"] if d.get("api_name") == "pick")
+    table_id = next(d["inputs"][0] for d in config["dependencies"] if d.get("api_name") == "pick")
+    assert next(c["type"] for c in config["components"] if c["id"] == table_id) == "dataframe"  # the page draws it
+
+    def select(table):
+        joined = httpx.post(f"{app.url}gradio_api/queue/join", timeout=30, json={
+            "data": [table], "fn_index": pick, "session_hash": "pick-test", "event_data": {"index": [0, 0], "value": 1}})
+        joined.raise_for_status()
+        with httpx.stream("GET", f"{app.url}gradio_api/queue/data?session_hash=pick-test", timeout=60) as events:
+            return next(json.loads(line[6:]) for line in events.iter_lines() if "process_completed" in line)
+
+    for table in (None, "x", {"headers": None, "data": None}):
+        assert select(table)["output"]["error"] == "The deals table must be a table: headers and rows."
+    row = [999, "a deal", 10, 20, "", 10, "", "", "2026-01-01 00:00"]
+    assert select({"headers": DEAL_COLUMNS, "data": [row]})["success"]  # a table that is one still selects
+    event, (deals,) = call(app, "deals")
+    assert event == "complete" and deals["headers"] == DEAL_COLUMNS

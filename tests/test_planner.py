@@ -1,7 +1,9 @@
 """The planning agent's loop and guards, with a scripted model and a recording toolbox."""
 
+import json
 from types import SimpleNamespace
 
+from agents.chat.model_breaker import ModelBreaker
 from agents.chat.planner import PlanningAgent, Reply, ToolResult, ToolStep
 from models.llm import ChatResponse, FakeChatModel, Tool, ToolCall
 
@@ -28,7 +30,7 @@ class RecordingToolbox:
 
 class FixedRouter:
     def __init__(self, tool, arguments=None):
-        self.result = SimpleNamespace(tool=tool, arguments=arguments or {})
+        self.result = SimpleNamespace(tool=tool, arguments=arguments or {}, refusal=None)
 
     def route(self, message):
         return self.result
@@ -165,3 +167,54 @@ def test_a_hosted_model_answering_500_falls_back_to_the_router():
     assert toolbox.calls == [("estimate_price", {"description": "a drill"})]
     assert reply.text.startswith("(The language model failed: ") and reply.text.endswith("\n\nestimate_price ok")
     assert not reply.failed
+
+
+class Clock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_a_dead_hosted_model_is_skipped_by_every_session_for_a_minute_then_tried_again():
+    """Issue 16: each message paid a dead model's retries (3-21 s). One failure opens the breaker
+    the app's sessions share; the note names the error's first line, not the upstream body."""
+    from models.openai_provider import OpenAIChatModel
+    from tests.servers import LoopbackServer, respond
+
+    body = json.dumps({"error": {"message": "upstream exploded\n<html>stack trace of the proxy</html>"}})
+    clock = Clock()
+    breaker = ModelBreaker(open_s=60, clock=clock)
+    with LoopbackServer() as server:
+        server.route("/v1/chat/completions", respond(body.encode(), "application/json", status=500))
+        llm = OpenAIChatModel("gpt-4o-mini", api_key="sk-test", base_url=server.url("/v1"), max_retries=0)
+        router = FixedRouter("estimate_price", {"description": "a drill"})
+        alice, bob = (PlanningAgent(llm, RecordingToolbox(), router, breaker=breaker) for _ in range(2))
+        first = run(alice, "what is this worth: a drill")[-1].text
+        asked = len(server.requests)
+        assert asked >= 1 and first == ("(The language model failed: openai:gpt-4o-mini failed with HTTP 500: "
+                                        "upstream exploded. The local router answered instead.)\n\nestimate_price ok")
+        clock.now += 59
+        assert run(alice, "what is this worth: a drill")[-1].text == "estimate_price ok"  # once per session
+        assert run(bob, "what is this worth: a drill")[-1].text == first  # bob's first: his note too
+        assert len(server.requests) == asked  # nobody waited for the dead model again
+        clock.now += 2
+        assert run(bob, "what is this worth: a drill")[-1].text == "estimate_price ok"
+        assert len(server.requests) > asked  # after the minute the model is tried again
+
+
+def test_small_talk_does_not_wait_for_a_model_known_to_be_down():
+    breaker = ModelBreaker(clock=Clock())
+    breaker.failed("openai:gpt-4o-mini could not reach api.openai.com")
+    asked = []
+
+    class CountedDownModel(DownModel):
+        def chat(self, *args, **kwargs):
+            asked.append(args)
+            return super().chat(*args, **kwargs)
+
+    agent = PlanningAgent(CountedDownModel(), RecordingToolbox(), FixedRouter(None), breaker=breaker)
+    assert run(agent, "thanks!")[-1].text.endswith("\n\nYou're welcome! Paste another product any time and "
+                                                   "I'll tell you what it's worth.")
+    assert asked == []

@@ -8,7 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from agents.chat.router import Route, Router, looks_like_product, price_cap, product_description, result_limit
+from agents.chat.router import (
+    Route,
+    Router,
+    looks_like_product,
+    price_cap,
+    price_filter,
+    product_description,
+    result_limit,
+)
 from models.embeddings import Embedder
 
 BENCHMARK = Path(__file__).resolve().parents[1] / "benchmarks" / "routing.py"
@@ -161,3 +169,21 @@ def test_a_price_cap_too_large_to_be_a_number_is_no_cap() -> None:
     """The cap's number is read by models.text, the one home for "the number in this text"."""
     assert price_cap("deals under $" + "9" * 400) is None
     assert price_cap("deals under $" + "9" * 306 + "k") is None
+
+
+@pytest.mark.parametrize(("text", "found"), [
+    ("best deals under $200", (200, None)), ("deals under 200 dollars", (200, None)), ("deals $1,500 or less", (1500, None)),
+    ("best deals under 0 dollars", (None, "0 dollars")), ("under -5 dollars", (None, "-5 dollars")),
+    ("under -$5", (None, "-$5")), ("under $-5", (None, "$-5")), ("under 1e308", (None, "1e308")),
+    ("under $1e3", (None, "$1e3")), ("under $inf", (None, "$inf")), ("under $5,000,000", (None, "$5,000,000")),
+    ("up to 5 deals", (None, None)), ("discounts under 20%", (None, None)), ("show me the deals", (None, None)),
+])
+def test_a_price_filter_is_usable_or_said_as_written(text: str, found: tuple) -> None:
+    assert price_filter(text) == found
+
+
+def test_an_unusable_price_filter_is_refused_not_dropped(router: Router) -> None:
+    route = router.route("show me the best deals under -$5")
+    assert route.tool == "list_opportunities" and "max_price" not in route.arguments
+    assert route.refusal == ("-$5 is not a price filter I can use: give a dollar amount above $0 and up to "
+                             "$1,000,000.00, like \"best deals under $200\".")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import html
 import logging
+import math
 import re
 import uuid
 from collections import deque
@@ -22,7 +23,7 @@ from agents.schedule import ScanBusy, schedule
 from agents.wiring import Services
 from models.llm import Message
 from models.types import Estimate, money
-from ui.inputs import ChatPanel, number_input, text_input
+from ui.inputs import ChatPanel, DealTable, number_input, text_input
 from ui.panels import (
     DigestControl,
     evidence_extras,
@@ -74,8 +75,12 @@ def shown_text(text: str) -> str:
     return _MARKUP.sub(lambda m: html.escape(m.group()), text)
 
 
-def argument_text(value: Any) -> str:
-    return repr(value[:40]) if isinstance(value, str) else f"{value:g}" if isinstance(value, float) else str(value)
+def argument_text(value: Any, shown: int = 40) -> str:
+    """An argument as a step's title shows it; a text cut short says so ('…'), so it is not read
+    as what the tool was given."""
+    if isinstance(value, str):
+        return repr(value if len(value) <= shown else value[:shown] + "…")
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def step_message(step: ToolStep) -> gr.ChatMessage:
@@ -228,10 +233,15 @@ class DealScoutApp:
             max_price: only deals priced at most this many dollars (none: any price)
             limit: how many deals, 1 to 50
         """
+        if max_price is not None and number_input(max_price, -math.inf, math.inf) is None:
+            raise gr.Error("max_price is not a price filter I can use: give a dollar amount, like 200.")
+        count = number_input(limit, 1, 50)
+        if count is None or count != int(count):
+            raise gr.Error("limit must be a whole number from 1 to 50.")
         try:
-            return self.services.toolbox().list_opportunities(max_price, int(limit)).text
+            return self.services.toolbox().list_opportunities(max_price, int(count)).text
         except ValueError as err:
-            raise gr.Error(str(err)) from err
+            raise gr.Error(str(err)) from None
 
     def explain_estimate(self, query: str) -> str:
         """Explain the evidence behind a found deal's estimate: similar products, each agent, why it qualified.
@@ -239,10 +249,11 @@ class DealScoutApp:
         Args:
             query: words from the deal's title, e.g. "Sony headphones"
         """
+        query = text_input(query, "query")
         try:
             return self.services.toolbox().explain_estimate(query).text
         except ValueError as err:
-            raise gr.Error(str(err)) from err
+            raise gr.Error(str(err)) from None
 
     def scan_deals(self) -> str:
         """Scan the configured deal feeds now, price new deals, notify about the best."""
@@ -359,7 +370,7 @@ class DealScoutApp:
                 with gr.Row():
                     scan_now = gr.Button("Scan now", variant="primary")
                     status = gr.Textbox(label="Status", interactive=False, scale=3)
-                table = gr.Dataframe(headers=DEAL_COLUMNS, datatype=DEAL_TYPES, column_widths=DEAL_WIDTHS,
+                table = DealTable(headers=DEAL_COLUMNS, datatype=DEAL_TYPES, column_widths=DEAL_WIDTHS,
                                      interactive=False, wrap=True, label="Opportunities")
                 selected = gr.Number(visible=False)
                 with gr.Row():

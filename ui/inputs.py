@@ -11,6 +11,7 @@ from typing import Any
 
 import gradio as gr
 from gradio.components.chatbot import ChatbotDataMessages
+from gradio.components.dataframe import DataframeData
 from gradio.data_classes import GradioRootModel
 from pydantic import ValidationError
 
@@ -53,3 +54,25 @@ class ChatPanel(gr.Chatbot):
 
     def api_info(self) -> dict[str, Any]:
         return ChatbotDataMessages.model_json_schema()
+
+
+class _AnyTable(GradioRootModel):
+    root: Any  # checked in DealTable.preprocess
+
+
+class DealTable(gr.Dataframe):
+    """Gradio's Dataframe; a table from an API client that is no table (null, text) is refused in
+    one sentence (Gradio's own check answers with a pydantic dump)."""
+
+    data_model = _AnyTable
+    is_template = True
+
+    def preprocess(self, payload: _AnyTable | None) -> Any:
+        try:
+            table = DataframeData.model_validate(payload.root if payload is not None else None)
+        except ValidationError:
+            raise gr.Error("The deals table must be a table: headers and rows.") from None
+        return super().preprocess(table)
+
+    def api_info(self) -> dict[str, Any]:
+        return DataframeData.model_json_schema()

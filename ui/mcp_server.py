@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hmac
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -16,7 +17,7 @@ import gradio as gr
 from gradio_client import Client
 from starlette.middleware import Middleware
 from starlette.responses import PlainTextResponse
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 MCP_PATH = "/gradio_api/mcp"
 MCP_TOOLS = ("estimate_price", "scan_deals", "list_opportunities", "explain_estimate")
@@ -51,6 +52,49 @@ class McpBasicAuth:
         await self.app(scope, receive, send)
 
 
+# In JSON text: an escaped backslash (kept: a backslash and "ud800" after it are text), a surrogate
+# pair (kept), a lone surrogate.
+_ESCAPES = re.compile(rb"\\\\|\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}|\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
+def _lone_surrogates_replaced(body: bytes) -> bytes:
+    """JSON with each lone surrogate escape ("\\ud800", valid JSON, not valid Unicode) as U+FFFD's
+    escape, the same length, so Content-Length stays true."""
+    return _ESCAPES.sub(lambda m: m[0] if len(m[0]) != 6 else b"\\ufffd", body)
+
+
+class McpLoneSurrogates:
+    """A lone surrogate in an MCP call (JavaScript's JSON.stringify writes one as "\\ud800") made
+    Gradio's MCP layer fail with a codec error before our function ran: the request body is
+    cleaned on the way in, as ui/inputs.text_input cleans the app's own inputs."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or MCP_PATH not in scope["path"] or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        read = False
+
+        async def cleaned() -> Message:
+            nonlocal read
+            if read:
+                return await receive()
+            chunks = []
+            while True:
+                message = await receive()
+                if message["type"] != "http.request":
+                    return message
+                chunks.append(message.get("body", b""))
+                if not message.get("more_body"):
+                    break
+            read = True
+            return {"type": "http.request", "body": _lone_surrogates_replaced(b"".join(chunks)), "more_body": False}
+
+        await self.app(scope, cleaned, send)
+
+
 def serve(demo: gr.Blocks, *, auth: tuple[str, str] | None, mcp: bool, login: dict[str, Any] | None = None,
           **options: Any) -> gr.Blocks:
     """Launch the app without blocking, behind the login (`login`: ui/login.py's throttled one, else
@@ -62,7 +106,7 @@ def serve(demo: gr.Blocks, *, auth: tuple[str, str] | None, mcp: bool, login: di
     middleware = list(launch.pop("app_kwargs", {}).get("middleware", []))
     if mcp:
         check = launch["auth"] if callable(launch["auth"]) else None
-        middleware.append(Middleware(McpBasicAuth, credentials=auth, check=check))
+        middleware += [Middleware(McpBasicAuth, credentials=auth, check=check), Middleware(McpLoneSurrogates)]
     demo.launch(prevent_thread_lock=True, mcp_server=mcp, app_kwargs={"middleware": middleware}, **launch,
                 **options)
     if mcp:

@@ -22,7 +22,8 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel
 
-from agents.chat.small_talk import HELP, SmallTalk
+from agents.chat.model_breaker import ModelBreaker
+from agents.chat.small_talk import HELP, SmallTalk, canned_reply
 from models.llm import ChatModel, Message, ProviderError, Tool
 
 SYSTEM_PROMPT = """You are DealScout, an assistant that finds deals and says what products are worth.
@@ -54,6 +55,7 @@ class Toolbox(Protocol):
 class RouteLike(Protocol):
     tool: str | None
     arguments: dict[str, Any]
+    refusal: str | None  # set when the request cannot be done as asked: the answer, no tool runs
 
 
 class Router(Protocol):
@@ -91,7 +93,7 @@ class PlanningAgent:
     def __init__(self, llm: ChatModel, toolbox: Toolbox, router: Router, *,
                  native_tools: bool | None = None, max_steps: int = 6, max_calls: int = MAX_TOOL_CALLS,
                  recorder: TurnRecorder | None = None, session: str | None = None,
-                 small_talk: SmallTalk | None = None):
+                 small_talk: SmallTalk | None = None, breaker: ModelBreaker | None = None):
         self.llm, self.toolbox, self.router = llm, toolbox, router
         self.native_tools = llm.supports_tools if native_tools is None else native_tools
         self.max_steps, self.max_calls = max_steps, max_calls
@@ -99,6 +101,7 @@ class PlanningAgent:
         self.recorder = recorder
         self.session = session or uuid.uuid4().hex[:12]  # one chat session: one planning agent
         self.small_talk = small_talk or SmallTalk()  # the app hands in one shared by its sessions
+        self.breaker = breaker or ModelBreaker()  # so is this: a dead model is skipped by every session
 
     def run(self, message: str, history: list[Message] | None = None) -> Iterator[Event]:
         """Answer one user message, yielding each tool step as it starts and ends, then the reply.
@@ -139,7 +142,9 @@ class PlanningAgent:
         if not message.strip():
             yield Reply(text=HELP)
             return
-        if self.native_tools:
+        if self.native_tools and not self.breaker.allows():
+            yield from self._model_down(message, [], self.breaker.error)
+        elif self.native_tools:
             yield from self._tool_loop(message, [*(history or []), Message(role="user", content=message)])
         else:
             yield from self._routed(message)
@@ -164,6 +169,9 @@ class PlanningAgent:
 
     def _routed(self, message: str) -> Iterator[Event]:
         route = self.router.route(message)
+        if route.refusal:
+            yield Reply(text=route.refusal, failed=True)
+            return
         if route.tool is None:
             yield Reply(text=self._small_talk(message))
             return
@@ -176,6 +184,8 @@ class PlanningAgent:
             yield Reply(text=f"Sorry, that failed: {step.result}", failed=True)
 
     def _small_talk(self, message: str) -> str:
+        if self.native_tools and not self.breaker.allows():  # the model is down: no waiting for it again
+            return canned_reply(message) or HELP
         return self.small_talk.answer(self.llm, message)
 
     def _tool_loop(self, message: str, history: list[Message]) -> Iterator[Event]:
@@ -187,8 +197,10 @@ class PlanningAgent:
                 reply = self.llm.chat(messages, tools=self.toolbox.tools(), tool_choice="auto")
             except ProviderError as err:
                 log.warning("the planner model %s failed: %s", self.llm.name, err)
-                yield from self._model_down(message, steps, err)
+                self.breaker.failed(first_line(str(err)))
+                yield from self._model_down(message, steps, self.breaker.error)
                 return
+            self.breaker.worked()
             if not reply.tool_calls:
                 yield Reply(text=reply.content.strip() or HELP)
                 return
@@ -207,10 +219,11 @@ class PlanningAgent:
         yield Reply(text=found_so_far(f"I stopped after {self.max_steps} rounds of tool calls without reaching "
                                       "an answer. Try asking for one thing at a time.", steps), failed=True)
 
-    def _model_down(self, message: str, steps: list[ToolStep], err: ProviderError) -> Iterator[Event]:
-        """The configured model failed: the router answers (tools already run are not run again)."""
+    def _model_down(self, message: str, steps: list[ToolStep], error: str) -> Iterator[Event]:
+        """The configured model failed (now or a moment ago, see ModelBreaker): the router answers
+        (tools already run are not run again)."""
         note = "" if self.said_model_down else (
-            f"(The language model failed: {str(err)[:200]}. The local router answered instead.)\n\n")
+            f"(The language model failed: {error}. The local router answered instead.)\n\n")
         self.said_model_down = True
         if steps:
             yield Reply(text=note + found_so_far("I could not finish the answer.", steps), failed=True)
@@ -225,3 +238,9 @@ def found_so_far(head: str, steps: list[ToolStep], shown: int = 3) -> str:
     lines = [f"- {s.name}: {(s.result.strip().splitlines() or ['(nothing)'])[0][:200]}"
              for s in [s for s in steps if s.status == "done"][-shown:]]
     return "\n".join([head, "What the last tools found:", *lines]) if lines else head
+
+
+def first_line(error: str, keep: int = 160) -> str:
+    """An error as the chat says it: its first line, without an upstream body that follows."""
+    line = (error.strip().splitlines() or [""])[0].rstrip(" .:")
+    return line if len(line) <= keep else line[:keep] + "…"

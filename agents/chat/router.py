@@ -24,7 +24,7 @@ from sklearn.linear_model import LogisticRegression
 
 from agents.chat.examples import EXAMPLES, SMALL_TALK
 from agents.chat.settings_words import SETTINGS_COMMANDS, settings_arguments
-from agents.chat.tools import TOOL_NAMES
+from agents.chat.tools import MAX_PRICE_FILTER, TOOL_NAMES, price_filter_refusal
 from agents.chat.watch_words import WATCH_COMMANDS, WATCH_TOOLS, watch_arguments
 from models.text import first_amount
 
@@ -42,6 +42,7 @@ class Route(BaseModel):
     arguments: dict[str, Any] = Field(default_factory=dict)
     confidence: float
     reason: str
+    refusal: str | None = None  # the answer instead of the tool: what the message asks cannot be done
 
 
 class TextEmbedder(Protocol):
@@ -109,15 +110,17 @@ def _lead(text: str) -> str:
 
 _NUMBER_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
                  "eight": 8, "nine": 9, "ten": 10, "twenty": 20}
-_AMOUNT = (r"(?P<amount>[$€£]?\s?\d[\d,]*(?:\.\d+)?\s?[kK]?(?![\w.])\s?[$€£]?)(?P<unit>\s*(?:dollars?|bucks|usd|euros?|eur|pounds|quid))?"
-           r"(?!\s*(?:%|(?:percent|deals|items|results|offers|opportunities|bargains|days|hours|weeks|months|years)\b))")
+_UNIT = r"(?P<unit>\s*(?:dollars?|bucks|usd|euros?|eur|pounds|quid))?"
+_NOT_MONEY = (r"(?!\s*(?:%|(?:percent|deals|items|results|offers|opportunities|bargains|days|hours|weeks|months|years)\b))")
+_AMOUNT = r"(?P<amount>[$€£]?\s?\d[\d,]*(?:\.\d+)?\s?[kK]?(?![\w.])\s?[$€£]?)" + _UNIT + _NOT_MONEY
 _CAP_WORDS = (r"(?:under|below|beneath|less\s+than|cheaper\s+than|at\s+most|max(?:imum)?|up\s+to|no\s+more\s+than"
               r"|not\s+over|within|budget(?:\s+of)?|<=?|≤)\s*:?\s*")
 _CAP_BEFORE = re.compile(_CAP_WORDS + _AMOUNT, re.I)
-# A cap no price can meet or that is no number ("$0", "$-5", "$1e308", "$inf", "$nan"): kept as
-# written, so the tool says the filter is invalid instead of listing everything.
-_UNUSABLE_CAP = re.compile(_CAP_WORDS + r"[$€£]\s?(?P<amount>-\s?[\d.]+(?:e[+-]?\d+)?|[\d.]+e[+-]?\d+|inf(?:inity)?|nan"
-                           r"|0+(?:\.0*)?)(?![\w.])", re.I)
+# Any amount written after a cap word, also one no price can meet or that is no plain number
+# ("0 dollars", "-$5", "$-5", "1e308", "$1e3", "$inf", "$nan"): it is said to be unusable, never dropped.
+_WRITTEN_CAP = re.compile(
+    _CAP_WORDS + r"(?P<amount>[-−]?\s?[$€£]?\s?[-−]?\s?(?:\d[\d,]*(?:\.\d+)?(?:e[+-]?\d+)?|\.\d+)(?:\s?[kK])?(?![\w.])"
+    r"\s?[$€£]?|[-−]?\s?[$€£]\s?[-−]?\s?(?:inf(?:inity)?|nan)(?![\w.]))" + _UNIT + _NOT_MONEY, re.I)
 _CAP_AFTER = re.compile(_AMOUNT + r"\s*(?:or\s+less|or\s+under|max(?:imum)?|tops|and\s+under)\b", re.I)
 _LIMIT = re.compile(
     r"\btop\s+(?P<a>\d{1,2}|[a-z]+)\b|\b(?P<b>\d{1,2}|[a-z]+)\s+(?:best\s+|top\s+|cheapest\s+|good\s+|biggest\s+)?"
@@ -168,10 +171,17 @@ def price_cap(message: str) -> float | None:
     return None
 
 
-def unusable_cap(message: str) -> str | None:
-    """The amount of a price cap that cannot be one ("-5", "inf"), as written; None when none."""
-    match = _UNUSABLE_CAP.search(message)
-    return match.group("amount").replace(" ", "") if match else None
+def price_filter(message: str) -> tuple[float | None, str | None]:
+    """The price cap a message asks for, and what was written when it is none that can be used
+    ("under $0"): (200.0, None), (None, "$0"), or (None, None) when the message sets no cap."""
+    cap = price_cap(message)
+    if cap is not None and cap <= MAX_PRICE_FILTER:
+        return cap, None
+    written = _WRITTEN_CAP.search(message)
+    if written is None:
+        return None, None
+    said = " ".join((written["amount"] + (written["unit"] or "")).split())
+    return None, said if len(said) <= 24 else said[:24] + "…"
 
 
 def result_limit(message: str) -> int | None:
@@ -230,7 +240,7 @@ def arguments_for(tool: str | None, message: str) -> dict[str, Any]:
     if tool == "estimate_price":
         return {"description": product_description(message)}
     if tool == "list_opportunities":
-        cap, limit = price_cap(message) or unusable_cap(message), result_limit(message)
+        cap, limit = price_filter(message)[0], result_limit(message)
         return {k: v for k, v in (("max_price", cap), ("limit", limit)) if v is not None}
     if tool == "notify_user":
         return notify_arguments(message)
@@ -289,6 +299,9 @@ class Router:
 
     def _routed(self, tool: str, text: str, confidence: float, reason: str) -> Route:
         arguments = arguments_for(tool, text)
+        if tool == "list_opportunities" and (unusable := price_filter(text)[1]):
+            return Route(tool=tool, arguments=arguments, confidence=round(confidence, 3), reason=reason,
+                         refusal=price_filter_refusal(unusable))
         if tool == "estimate_price":
             url = _URL.search(text)
             if url:

@@ -23,7 +23,7 @@ SMALL_TALK_PROMPT = """You are DealScout, a friendly deal-finding assistant. Ans
 sentences. You can: value a product ("what is this worth: ..."), scan deal feeds ("scan for deals
 now"), show the best deals ("best deals under $200"), alert the user ("notify me about ...")."""
 
-HELP = ("I can value a product (\"what is this worth: <description>\"), scan the deal feeds "
+HELP = ("I can value a product (\"what is this worth: Sony WH-1000XM5 headphones\"), scan the deal feeds "
         "(\"scan for deals now\"), show what I found (\"best deals under $200\"), alert you "
         "(\"notify me about the headphones\") and explain an estimate (\"explain that estimate\").")
 

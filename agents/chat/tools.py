@@ -26,6 +26,11 @@ TOOL_NAMES = ("estimate_price", "scan_deals", "list_opportunities", "notify_user
 MAX_PRICE_FILTER = 1_000_000.0  # dollars; a cap above it (or not above $0) is a mistake, not a filter
 
 
+def price_filter_refusal(written: str) -> str:
+    return (f"{written} is not a price filter I can use: give a dollar amount above $0 and up to "
+            f"{money(MAX_PRICE_FILTER)}, like \"best deals under $200\".")
+
+
 def describe_estimate(estimate: Estimate, neighbours: int = 3) -> str:
     if estimate.thin:
         text = f"**Unsure: a rough guess of {money(estimate.value)}**"
@@ -109,8 +114,7 @@ class DealTools:
     def list_opportunities(self, max_price: float | None = None, limit: int = 5) -> ToolResult:
         """List the best deals found so far (largest saving first), optionally under a price cap."""
         if max_price is not None and not (math.isfinite(max_price) and 0 < max_price <= MAX_PRICE_FILTER):
-            raise ValueError(f"${max_price:g} is not a price filter I can use: give a dollar amount above $0 "
-                             f"and up to {money(MAX_PRICE_FILTER)}, like \"best deals under $200\".")
+            raise ValueError(price_filter_refusal(f"${max_price:g}"))
         found = self.memory.list_opportunities(order="best", max_price=max_price, limit=max(1, min(limit, 50)))
         if not found:
             cap = f" under {money(max_price)}" if max_price is not None else ""
