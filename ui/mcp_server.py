@@ -34,6 +34,8 @@ class McpBasicAuth:
     def allowed(self, given: bytes) -> bool:
         if self.check is None:
             return hmac.compare_digest(given, self.expected)
+        if not given.startswith(b"Basic "):  # no credentials, no login try: a probe must not lock anyone out
+            return False
         try:
             user, _, password = base64.b64decode(given.removeprefix(b"Basic "), validate=True).decode().partition(":")
         except ValueError:  # not base64, or not UTF-8: a wrong password like any other
