@@ -6,7 +6,8 @@ numbers: "WH-1000XM5", "4K", "OLED"; agents/model_words.py), is close enough in 
 query word must appear), and is at or under the ceiling. Every scan checks every watch against the
 deals priced since that watch last looked; a match is queued as a notification keyed by watch and
 deal (so it is sent once, through the same crash-safe path as every alert), then recorded with the
-watch's progress in one transaction. A crash in between repeats the check, and the key drops the
+watch's progress in one transaction. Only a new low alerts: the cheapest matching offer of a
+scan, and only when it is under every price the watch has alerted for. A crash in between repeats the check, and the key drops the
 repeat.
 """
 
@@ -197,8 +198,9 @@ class Watchlist:
         found: list[Alert] = []
         for w_index, watch in enumerate(watches):
             done = self._progress(watch.id)
-            hits = [(deal, self._estimate(deal)) for d_index, (n, deal) in enumerate(deals)
-                    if n > done and self._matches(watch, deal, similar[w_index, d_index])]
+            offers = [deal for d_index, (n, deal) in enumerate(deals)
+                      if n > done and self._matches(watch, deal, similar[w_index, d_index])]
+            hits = [(deal, self._estimate(deal)) for deal in self._new_low(watch.id, offers)]
             alerts = [self._alert(watch, deal, estimate) for deal, estimate in hits]
             if alerts and queue:
                 self.memory.queue_notifications(alerts)  # keyed: a repeat after a crash is dropped
@@ -212,6 +214,15 @@ class Watchlist:
                            (deals[-1][0], watch.id))
             found += alerts
         return found
+
+    def _new_low(self, watch_id: int, offers: Sequence[Deal]) -> list[Deal]:
+        """The cheapest offer, when it is under every price this watch has alerted for: one product
+        comes from many retailers, in colours and open-box, and each of those is no news."""
+        if not offers:
+            return []
+        cheapest = min(offers, key=lambda deal: deal.price)
+        lowest = self.memory.rows("SELECT MIN(price) AS p FROM watch_matches WHERE watch_id = ?", (watch_id,))[0]["p"]
+        return [cheapest] if lowest is None or cheapest.price < lowest else []
 
     def _progress(self, watch_id: int) -> int:
         rows = self.memory.rows("SELECT checked_through FROM watches WHERE id = ?", (watch_id,))

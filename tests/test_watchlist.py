@@ -117,6 +117,24 @@ def test_a_watch_made_in_chat_fires_once_for_the_matching_deal_and_survives_a_re
         "Stopped watching #1 Sony WH-1000XM5 under $250.00."
 
 
+def test_a_watch_alerts_only_for_a_new_low(world):
+    """A tryout's watch sent 13 pushes in 20 minutes for one product, one per retailer, colour and
+    open-box offer: now a scan alerts for its cheapest match, and only under every price alerted."""
+    world.tools().watch_product("Sony WH-1000XM5")
+
+    def scan(*offers: tuple[str, str]) -> list[str]:
+        world.server.route("/feed.xml", respond(feed(*(item(t, g) for t, g in offers)), "application/rss+xml"))
+        world.pipeline.scan()
+        return [a["title"].rsplit(" - ", 1)[1] for a in world.watch_alerts()]
+
+    assert scan(("Sony WH-1000XM5 Headphones, black, for $280", "a1"),
+                ("Sony WH-1000XM5 Headphones, silver, for $260", "a2"),
+                ("Sony WH-1000XM5 Headphones at Best Buy for $270", "a3")) == ["$260.00"]
+    assert scan(("Sony WH-1000XM5 Headphones, open-box, for $265", "b1"),
+                ("Sony WH-1000XM5 Headphones, blue, for $260", "b2")) == ["$260.00"]  # no new low
+    assert scan(("Sony WH-1000XM5 Headphones at Walmart for $255", "c1")) == ["$260.00", "$255.00"]
+
+
 def test_watches_belong_to_their_user(world):
     alice, bob = world.tools("alice"), world.tools("bob")
     alice.watch_product("4K OLED TV", max_price=800)
