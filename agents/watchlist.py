@@ -151,6 +151,9 @@ class Watchlist:
                                              if q.lower() not in _STOP and len(q) > 2)]
         if len(by_words) == 1:
             return by_words[0]
+        if by_words:  # "stop watching the Sony" with two Sony watches: ask, remove nothing
+            listed = "; ".join(w.describe() for w in by_words[:10])
+            raise WatchError(f"that matches more than one watch ({listed}): say which number to stop")
         if self.embedder is None:
             return None
         # A watch is known by its query and by the deals it matched ("the headphones" for a

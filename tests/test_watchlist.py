@@ -135,6 +135,17 @@ def test_a_watch_alerts_only_for_a_new_low(world):
     assert scan(("Sony WH-1000XM5 Headphones at Walmart for $255", "c1")) == ["$260.00", "$255.00"]
 
 
+def test_stopping_a_watch_the_words_do_not_single_out_asks_which(world, embedder):
+    tools, router = world.tools(), Router(embedder)
+    tools.watch_product("Sony WH-1000XM5")
+    tools.watch_product("Sony A7 IV camera")
+    tools.watch_product("Dyson V15")
+    said = chat(tools, router, "stop watching the Sony")
+    assert "#1 Sony WH-1000XM5" in said and "#2 Sony A7 IV camera" in said and "Dyson" not in said
+    assert [w.id for w in world.watchlist.watches("")] == [1, 2, 3]  # nothing removed
+    assert chat(tools, router, "stop watching #2") == "Stopped watching #2 Sony A7 IV camera."
+
+
 def test_watches_belong_to_their_user(world):
     alice, bob = world.tools("alice"), world.tools("bob")
     alice.watch_product("4K OLED TV", max_price=800)
