@@ -146,6 +146,19 @@ def test_stopping_a_watch_the_words_do_not_single_out_asks_which(world, embedder
     assert chat(tools, router, "stop watching #2") == "Stopped watching #2 Sony A7 IV camera."
 
 
+def test_the_list_watches_step_shows_the_list(world):
+    """The tryout's "what am I watching?" step showed only "You are watching:"."""
+    from agents.chat.planner import ToolStep
+    from ui.app import step_message
+
+    tools = world.tools()
+    tools.watch_product("Sony WH-1000XM5", max_price=250)
+    tools.watch_product("4K OLED TV")
+    step = ToolStep(name="list_watches", arguments={}, status="done", result=tools.list_watches().text)
+    shown = step_message(step).content
+    assert "#1 Sony WH-1000XM5 under $250.00" in shown and "#2 4K OLED TV" in shown
+
+
 def test_watches_belong_to_their_user(world):
     alice, bob = world.tools("alice"), world.tools("bob")
     alice.watch_product("4K OLED TV", max_price=800)
