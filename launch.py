@@ -532,13 +532,11 @@ def scan(
             seconds = parse_every(every)
         except ValueError as err:
             fail(str(err))
-        saved = services.settings_store.load()
-        if saved.digest_hour is not None and not no_notify:
-            from agents.digest import DailyDigest, schedule_digest
+        if digest := _daily_digest(services, no_notify):
+            from agents.digest import schedule_digest
 
-            schedule_digest(DailyDigest(services.memory, services.messenger, services.watchlist,
-                                        hour=saved.digest_hour, best=saved.notify_best))
-            console.print(f"a daily digest at {saved.digest_hour:02d}:00 instead of one alert per deal")
+            schedule_digest(digest)
+            console.print(f"a daily digest at {digest.hour:02d}:00 instead of one alert per deal")
         console.print(f"scanning {len(feeds)} feeds every {every}; Ctrl-C stops")
         schedule(lambda: console.print(pipeline.scan(feeds, notify=not no_notify).summary()),
                  seconds, block=True)
@@ -550,8 +548,21 @@ def scan(
     for outcome in report.scan.feeds:
         console.print(outcome.line(), highlight=False, markup=False)
     print(report.summary())
+    if digest := _daily_digest(services, no_notify):
+        digest.send()  # when one is due: its hour has come and today's is not queued yet
     if report.scan.no_feed_read:
         fail("no feed could be read")
+
+
+def _daily_digest(services, no_notify: bool):
+    """The daily digest when one is saved (scans then send none per deal), else None."""
+    saved = services.settings_store.load()
+    if saved.digest_hour is None or no_notify:
+        return None
+    from agents.digest import DailyDigest
+
+    return DailyDigest(services.memory, services.messenger, services.watchlist, hour=saved.digest_hour,
+                       best=saved.notify_best)
 
 
 def scan_dry_run(feeds: list[str], json_out: bool, pricing: Settings | None = None, *,
