@@ -2,10 +2,9 @@
 
 Each deal seen becomes an offer of a product (a refurbished or open-box offer of its own one). Two
 titles name the same product when they share a model number ("WH1000XM5", "WH-1000XM5") and no
-size differs, or when their
-normalised names are equal, or when MiniLM puts them very close *and* they name the same model
-numbers and sizes ("WH-1000XM5" is not "WH-1000XM4", 128GB is not 256GB; measured on
-tests/fixtures/offer_groups.json). Grouping sweeps every deal without an offer, so a scan cut
+size differs, when their normalised names are equal, or when MiniLM puts them very close *and*
+they name the same model numbers and sizes ("WH-1000XM5" is not "WH-1000XM4", 128GB is not
+256GB; measured on tests/fixtures/offer_groups.json). Grouping sweeps every deal without an offer, so a scan cut
 off by a crash is grouped by the next one.
 """
 
