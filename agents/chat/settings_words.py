@@ -12,7 +12,7 @@ SETTINGS_COMMANDS: list[tuple[str, re.Pattern[str]]] = [
     ("change_settings", re.compile(
         r"^(?:set|change|make|update|raise|lower|increase|decrease|put|use)\b.{0,40}"
         r"\b(?:threshold|alerts?\s+(?:per|a|each)\s+scan|number\s+of\s+alerts)\b"
-        r"|^(?:only\s+)?(?:send|give|alert|notify|tell)\s+(?:me\s+)?(?:about\s+)?(?:at\s+most\s+|up\s+to\s+|only\s+)?\w+\s+"
+        r"|^(?:only\s+)?(?:send|give|alert|notify|tell)\s+(?:me\s+)?(?:about\s+)?(?:at\s+most\s+|up\s+to\s+|only\s+|no\s+more\s+than\s+)?\w+\s+"
         r"(?:alerts?|deals?)\s+(?:per|a|each)\s+scan\b"
         r"|^(?:what\s+are\s+|show\s+(?:me\s+)?)?(?:my|the|your)\s+(?:alert\s+)?settings\b"
         r"|^what(?:'s|s|\s+is|\s+are)\s+(?:the\s+|my\s+|your\s+)?(?:current\s+)?(?:alert\s+|savings\s+)?"
