@@ -62,7 +62,8 @@ _LEAD = re.compile(
     r"|(?:i\s+)?(?:don'?t|do\s+not|no\s+longer)\s+(?:need\s+to\s+)?(?:watch|track))\b\s*", re.I)
 # Where the product's name ends: the price talk after it.
 _TAIL = re.compile(
-    r"\s*(?:\b(?:drops?|falls?|dips?|go|goes|gets|comes|is|are|hits|reaches|sells)\b.*|\bat\s+[$€£]\s?\d.*"
+    r"\s*(?:\b(?:drops?|falls?|dips?|goes|gets|comes|is|are|hits|reaches|sells)\b.*"
+    r"|\bgo\s+(?:under|below|down|lower|cheaper|on\s+sale)\b.*|\bat\s+[$€£]\s?\d.*"
     r"|\b(?:under|below|for\s+less\s+than|less\s+than|cheaper\s+than|at\s+most|on\s+sale|at\s+or\s+under)\b.*"
     r"|\bto\s+(?:my\s+|the\s+)?watch\s*list\b.*|\bfrom\s+(?:my\s+|the\s+)?watch\s*list\b.*"
     r"|[$€£]\s?\d.*|\d[\d,.]*\s*(?:dollars|bucks).*|\bprice\s+drops?\b.*|\bfor\s+me\b.*|\bplease\b.*"
