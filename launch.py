@@ -532,13 +532,11 @@ def scan(
             seconds = parse_every(every)
         except ValueError as err:
             fail(str(err))
-        saved = services.settings_store.load()
-        if saved.digest_hour is not None and not no_notify:
-            from agents.digest import DailyDigest, schedule_digest
+        if digest := _daily_digest(services, no_notify):
+            from agents.digest import schedule_digest
 
-            schedule_digest(DailyDigest(services.memory, services.messenger, services.watchlist,
-                                        hour=saved.digest_hour, best=saved.notify_best))
-            console.print(f"a daily digest at {saved.digest_hour:02d}:00 instead of one alert per deal")
+            schedule_digest(digest)
+            console.print(f"a daily digest at {digest.hour:02d}:00 instead of one alert per deal")
         console.print(f"scanning {len(feeds)} feeds every {every}; Ctrl-C stops")
         schedule(lambda: console.print(pipeline.scan(feeds, notify=not no_notify).summary()),
                  seconds, block=True)
@@ -550,8 +548,21 @@ def scan(
     for outcome in report.scan.feeds:
         console.print(outcome.line(), highlight=False, markup=False)
     print(report.summary())
+    if digest := _daily_digest(services, no_notify):
+        digest.send()  # when one is due: its hour has come and today's is not queued yet
     if report.scan.no_feed_read:
         fail("no feed could be read")
+
+
+def _daily_digest(services, no_notify: bool):
+    """The daily digest when one is saved (scans then send none per deal), else None."""
+    saved = services.settings_store.load()
+    if saved.digest_hour is None or no_notify:
+        return None
+    from agents.digest import DailyDigest
+
+    return DailyDigest(services.memory, services.messenger, services.watchlist, hour=saved.digest_hour,
+                       best=saved.notify_best)
 
 
 def scan_dry_run(feeds: list[str], json_out: bool, pricing: Settings | None = None, *,
@@ -603,17 +614,21 @@ def run_app(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 7860,
     share: Annotated[bool, typer.Option(help="A public share link (requires --auth).")] = False,
-    auth: Annotated[str | None, typer.Option(help="user:password required to open the app.")] = None,
+    auth: Annotated[list[str] | None, typer.Option(help="user:password required to open the app; repeat it for more users, each with their own watches.")] = None,
     mcp: Annotated[bool, typer.Option(help="Serve estimate_price, scan_deals, list_opportunities and explain_estimate as MCP tools at /gradio_api/mcp/ (requires --auth; HTTP Basic auth).")] = False,
     schedule_scans: Annotated[bool, typer.Option("--schedule/--no-schedule", help="Scan on the configured interval.")] = True,
 ) -> None:
     """Start the web app: chat with the planning agent, the deals dashboard, pricing."""
     credentials = None
     if auth:
-        user, _, password = auth.partition(":")
-        if not user or not password:
-            fail("--auth takes user:password")
-        credentials = (user, password)
+        credentials = []
+        for pair in auth:
+            user, _, password = pair.partition(":")
+            if not user or not password:
+                fail("--auth takes user:password")
+            if user in dict(credentials):
+                fail(f"--auth names {user} twice")
+            credentials.append((user, password))
     exposed = share or mcp or host not in ("127.0.0.1", "localhost", "::1")
     if exposed and credentials is None:
         fail("a share link, MCP server or non-loopback --host is reachable by others: "
@@ -633,7 +648,7 @@ def run_app(
             ui.digest.start(saved.digest_hour)
         except ValueError as err:
             console.print(f"the daily digest is off: {err}")
-    login = throttled_login(*credentials) if credentials else None
+    login = throttled_login(credentials) if credentials else None
     serve(ui.build(mcp=mcp), auth=credentials, mcp=mcp, login=login, server_name=host, server_port=port,
           share=share, footer_links=["api"], show_error=True).block_thread()
 

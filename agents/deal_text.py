@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 
+from agents.claims import claims_in
+
 # --- prices -----------------------------------------------------------------------------------
 
 _MONEY = re.compile(r"(?:US)?\$\s?(?P<whole>\d{1,3}(?:,\d{3})+|\d+)(?P<cents>\.\d{1,2})?(?![\d,]*\d)")
@@ -19,7 +21,7 @@ _NOT_PRICE_AFTER = re.compile(
 _NOT_PRICE_BEFORE = re.compile(
     r"(?:\b(?:regular(?:ly)?|list|reg\.?|orig(?:inal(?:ly)?)?|was|from|save|saving|savings\s+of"
     r"|over|with|orders?(?:\s+of)?|minimum(?:\s+of)?|spend|up\s+to|extra|by|under|msrp|value"
-    r"|valued\s+at|worth|less\s+than|more\s+than|below|above|price\s+of|retail)"
+    r"|down|valued\s+at|worth|less\s+than|more\s+than|below|above|price\s+of|retail)"
     r"|\bw/)\s*[:\-]?\s*$", re.I)
 # "for $875", "drops to $29", "priced at $7.46", "now $99", "only $5".
 _PRICE_BEFORE = re.compile(
@@ -33,10 +35,12 @@ def _amount(match: re.Match[str]) -> float:
 def _candidates(text: str) -> list[tuple[float, str]]:
     """Each dollar amount in the text with its role: 'price', 'neutral' or 'other'."""
     found = []
+    claimed_at = {claim.start("amount") for claim in claims_in(text)}
     for match in _MONEY.finditer(text):
         before = text[max(0, match.start() - 40):match.start()]
         after = text[match.end():match.end() + 30]
-        if _NOT_PRICE_AFTER.search(after) or _NOT_PRICE_BEFORE.search(before):
+        named_usual = any(match.start() <= at < match.end() for at in claimed_at)
+        if named_usual or _NOT_PRICE_AFTER.search(after) or _NOT_PRICE_BEFORE.search(before):
             role = "other"
         elif _PRICE_BEFORE.search(before):
             role = "price"

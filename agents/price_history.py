@@ -1,9 +1,10 @@
 """Price history: offers of the same product across scans and feeds, grouped.
 
-Each deal seen becomes an offer of a product. Two titles name the same product when their
-normalised names are equal, or when MiniLM puts them very close *and* they name the same model
-numbers and sizes ("WH-1000XM5" is not "WH-1000XM4", 128GB is not 256GB; measured on
-tests/fixtures/offer_groups.json). Grouping sweeps every deal without an offer, so a scan cut
+Each deal seen becomes an offer of a product (a refurbished or open-box offer of its own one). Two
+titles name the same product when they share a model number ("WH1000XM5", "WH-1000XM5") and no
+size differs, when their normalised names are equal, or when MiniLM puts them very close *and*
+they name the same model numbers and sizes ("WH-1000XM5" is not "WH-1000XM4", 128GB is not
+256GB; measured on tests/fixtures/offer_groups.json). Grouping sweeps every deal without an offer, so a scan cut
 off by a crash is grouped by the next one.
 """
 
@@ -34,7 +35,14 @@ SUBSET_FLOOR = 0.7  # one name's words all in the other's: close enough in meani
 _SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*(?:\"|”|''|-?\s?inch(?:es)?\b|-?\s?in\.?(?=\s|$))", re.I)
 _UNIT = re.compile(r"(\d)\s*-?\s*(gb|tb|mb|quart|qt|w|v|mah|mm|oz|lbs?|ft)\b", re.I)
 _FILLER = re.compile(r"\b(?:new|brand\s+new|the|with|w/|and|for|free\s+shipping|shipping|deal|sale|"
-                     r"refurbished|renewed|open\s+box|class|\(.*?\))\b", re.I)
+                     r"class|\(.*?\))\b", re.I)
+# A refurbished or open-box offer is its own product: its price says nothing of a new one's.
+_SECOND_HAND = re.compile(r"\b(?:(?:certified\s+)?refurbished|refurb|renewed|open[\s-]?box|pre-?owned|used)\b", re.I)
+SECOND_HAND = "refurbished"
+# A model number: letters and digits together, five or more ("wh1000xm5", "dck240c2"), not an
+# amount with its unit ("128gb", "1000mah").
+_MODEL_NUMBER = re.compile(r"(?=[a-z]*\d)(?=\d*[a-z])[a-z0-9]{5,}")
+_AMOUNT_WITH_UNIT = re.compile(r"\d+(?:\.\d+)?[a-z]{1,4}")
 _WORD = re.compile(r"[a-z0-9]+(?:[.-][a-z0-9]+)*")
 
 
@@ -65,7 +73,7 @@ class PriceHistory(BaseModel):
 
 def normalise(title: str) -> str:
     """The product's name as compared: the deal's terms, sizes' units, filler and case gone."""
-    name = _SIZE.sub(r"\1", product_name(title).lower())
+    name = _SECOND_HAND.sub(f" {SECOND_HAND} ", _SIZE.sub(r"\1", product_name(title).lower()))
     name = _UNIT.sub(lambda m: m.group(1) + m.group(2).replace("quart", "qt"), name)
     name = _FILLER.sub(" ", name)
     return " ".join(w.replace("-", "") for w in _WORD.findall(name))
@@ -81,10 +89,32 @@ def same_models(a: frozenset[str], b: frozenset[str]) -> bool:
     return a <= b or b <= a
 
 
+def _conflicting(a: frozenset[str], b: frozenset[str]) -> bool:
+    """Whether the names give different values of one kind: 55 and 65 (inches), 128gb and 256gb."""
+    def by_kind(tokens: frozenset[str]) -> dict[str, set[str]]:
+        kinds: dict[str, set[str]] = {}
+        for token in tokens:
+            kinds.setdefault(re.sub(r"\d+(?:\.\d+)?", "#", token), set()).add(token)
+        return kinds
+
+    ours, theirs = by_kind(a), by_kind(b)
+    return any(ours[kind] != theirs[kind] for kind in ours.keys() & theirs.keys())
+
+
+def model_numbers(normalised: str) -> frozenset[str]:
+    return frozenset(w for w in model_tokens(normalised)
+                     if _MODEL_NUMBER.fullmatch(w) and not _AMOUNT_WITH_UNIT.fullmatch(w))
+
+
 def same_product(a: str, b: str, similarity: float | None) -> bool:
-    """Whether two normalised names offer one product: they name no different model numbers, and
-    one's words are all in the other's ("dewalt 20v max cordless drill kit" in "... drill driver
-    kit"), or, worded differently, MiniLM puts them very close (`similarity`; None: no embedder)."""
+    """Whether two normalised names offer one product: both new or both second-hand, they name no
+    different model numbers, and they share a model number ("wh1000xm5"), or one's words are all
+    in the other's ("dewalt 20v max cordless drill kit" in "... drill driver kit"), or, worded
+    differently, MiniLM puts them very close (`similarity`; None: no embedder)."""
+    if (SECOND_HAND in a.split()) != (SECOND_HAND in b.split()):
+        return False
+    if model_numbers(a) & model_numbers(b):  # one may name a size or voltage the other leaves out
+        return not _conflicting(model_tokens(a), model_tokens(b))
     if not same_models(model_tokens(a), model_tokens(b)):
         return False
     short, long = sorted((set(a.split()), set(b.split())), key=len)

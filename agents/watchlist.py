@@ -2,11 +2,12 @@
 ceiling, owned by a user (the app's login name under --auth, "" without it).
 
 A deal matches a watch when it names every word of the query that must appear (model names and
-numbers: "WH-1000XM5", "4K", "OLED"), is close enough in meaning (MiniLM; with no embedder every
+numbers: "WH-1000XM5", "4K", "OLED"; agents/model_words.py), is close enough in meaning (MiniLM; with no embedder every
 query word must appear), and is at or under the ceiling. Every scan checks every watch against the
 deals priced since that watch last looked; a match is queued as a notification keyed by watch and
 deal (so it is sent once, through the same crash-safe path as every alert), then recorded with the
-watch's progress in one transaction. A crash in between repeats the check, and the key drops the
+watch's progress in one transaction. Only a new low alerts: the cheapest matching offer of a
+scan, and only when it is under every price the watch has alerted for. A crash in between repeats the check, and the key drops the
 repeat.
 """
 
@@ -22,6 +23,7 @@ from pydantic import BaseModel
 
 from agents.claims import claim_line
 from agents.memory import Alert, Memory, deal_key
+from agents.model_words import contains, names_model_words, normalise, required_words
 from models.types import MAX_PRICE, Deal, Estimate, TextEmbedder, money
 
 MIGRATIONS = [("watchlist", (
@@ -36,6 +38,9 @@ MIGRATIONS = [("watchlist", (
 MAX_WATCHES = 50  # per user
 QUERY_CHARS = 200
 SIMILARITY_FLOOR = 0.45  # MiniLM cosine between the query and the deal's title
+# A query naming a whole model number ("WH-1000XM5") has it said which product; MiniLM reads
+# "WH1000XM5" apart from "WH-1000XM5" (0.44 for the very headphones), so less closeness will do.
+MODEL_NUMBER_FLOOR = 0.35
 LOOKBACK = timedelta(days=2)  # a new watch also looks at the deals of the last two days
 _TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-./+]*")
 _STOP = frozenset({"a", "an", "the", "any", "for", "of", "with", "and", "or", "in", "on", "to", "my", "me",
@@ -73,24 +78,11 @@ def _squash(word: str) -> str:
     return re.sub(r"[^a-z0-9]", "", word.lower())
 
 
-def required_words(query: str) -> list[str]:
-    """The words a match must contain: those with a digit (model names, sizes: "WH-1000XM5",
-    "4K") and acronyms of three letters or more ("OLED")."""
-    words = [w.strip(".-/+") for w in _TOKEN.findall(query)]
-    return [w for w in words if any(c.isdigit() for c in w) or (len(w) >= 3 and w.isupper())]
-
-
-def _contains(text: str, word: str) -> bool:
-    squashed = _squash(word)
-    if len(squashed) >= 5:  # a model name: "WH1000XM5" matches "WH-1000XM5" and "WH 1000XM5"
-        return squashed in _squash(text)
-    return squashed in {_squash(t) for t in _TOKEN.findall(text)}
-
-
 def words_match(query: str, text: str) -> bool:
     """Without an embedder: every query word (beyond a few small ones) is in the text."""
-    words = [w for w in _TOKEN.findall(query) if w.lower() not in _STOP]
-    return bool(words) and all(_contains(text, w) for w in words)
+    words = [w for w in _TOKEN.findall(normalise(query)) if w.lower() not in _STOP]
+    text = normalise(text)
+    return bool(words) and all(contains(text, w) for w in words)
 
 
 def _now() -> datetime:
@@ -105,7 +97,7 @@ class Watchlist:
     # --- a user's watches ---------------------------------------------------------------------
 
     def add(self, owner: str, query: str, max_price: float | None = None) -> Watch:
-        query = " ".join(query.split())[:QUERY_CHARS]
+        query = " ".join(normalise(query).split())[:QUERY_CHARS]  # markup names no product
         if not _TOKEN.search(query):
             raise WatchError("say what to watch for, e.g. “watch for a Sony WH-1000XM5 under $250”")
         if max_price is not None and not (0 < max_price <= MAX_PRICE and math.isfinite(max_price)):
@@ -155,10 +147,13 @@ class Watchlist:
         return [WatchMatch.model_validate(dict(r)) for r in self.memory.rows(sql + " ORDER BY m.id", params)]
 
     def _closest(self, watches: Sequence[Watch], query: str) -> Watch | None:
-        by_words = [w for w in watches if any(_contains(w.query, q) for q in _TOKEN.findall(query)
+        by_words = [w for w in watches if any(contains(w.query, q) for q in _TOKEN.findall(query)
                                              if q.lower() not in _STOP and len(q) > 2)]
         if len(by_words) == 1:
             return by_words[0]
+        if by_words:  # "stop watching the Sony" with two Sony watches: ask, remove nothing
+            listed = "; ".join(w.describe() for w in by_words[:10])
+            raise WatchError(f"that matches more than one watch ({listed}): say which number to stop")
         if self.embedder is None:
             return None
         # A watch is known by its query and by the deals it matched ("the headphones" for a
@@ -182,7 +177,9 @@ class Watchlist:
 
     @staticmethod
     def _watch(row) -> Watch:
-        return Watch(id=row["id"], owner=row["owner"], query=row["query"], required=row["required"].split(),
+        # The words are read from the query each time, so a watch made before a change in how
+        # they are read matches like a new one.
+        return Watch(id=row["id"], owner=row["owner"], query=row["query"], required=required_words(row["query"]),
                      max_price=row["max_price"], created_at=row["created_at"])
 
     # --- every scan ---------------------------------------------------------------------------
@@ -204,8 +201,9 @@ class Watchlist:
         found: list[Alert] = []
         for w_index, watch in enumerate(watches):
             done = self._progress(watch.id)
-            hits = [(deal, self._estimate(deal)) for d_index, (n, deal) in enumerate(deals)
-                    if n > done and self._matches(watch, deal, similar[w_index, d_index])]
+            offers = [deal for d_index, (n, deal) in enumerate(deals)
+                      if n > done and self._matches(watch, deal, similar[w_index, d_index])]
+            hits = [(deal, self._estimate(deal)) for deal in self._new_low(watch.id, offers)]
             alerts = [self._alert(watch, deal, estimate) for deal, estimate in hits]
             if alerts and queue:
                 self.memory.queue_notifications(alerts)  # keyed: a repeat after a crash is dropped
@@ -219,6 +217,15 @@ class Watchlist:
                            (deals[-1][0], watch.id))
             found += alerts
         return found
+
+    def _new_low(self, watch_id: int, offers: Sequence[Deal]) -> list[Deal]:
+        """The cheapest offer, when it is under every price this watch has alerted for: one product
+        comes from many retailers, in colours and open-box, and each of those is no news."""
+        if not offers:
+            return []
+        cheapest = min(offers, key=lambda deal: deal.price)
+        lowest = self.memory.rows("SELECT MIN(price) AS p FROM watch_matches WHERE watch_id = ?", (watch_id,))[0]["p"]
+        return [cheapest] if lowest is None or cheapest.price < lowest else []
 
     def _progress(self, watch_id: int) -> int:
         rows = self.memory.rows("SELECT checked_through FROM watches WHERE id = ?", (watch_id,))
@@ -234,8 +241,8 @@ class Watchlist:
     def _matches(watch: Watch, deal: Deal, similarity: float) -> bool:
         if watch.max_price is not None and deal.price > watch.max_price:
             return False
-        text = f"{deal.title}\n{deal.description}"
-        return similarity >= SIMILARITY_FLOOR and all(_contains(text, w) for w in watch.required)
+        floor = MODEL_NUMBER_FLOOR if any(len(_squash(w)) >= 5 for w in watch.required) else SIMILARITY_FLOOR
+        return similarity >= floor and names_model_words(watch.query, f"{deal.title}\n{deal.description}")
 
     def _estimate(self, deal: Deal) -> Estimate | None:
         """The deal's final estimate (recorded last, after its members')."""

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from agents.claims import claim_line, claimed_price
+from agents.deal_text import extract_price
 from agents.scanner import parse_feed
 from models.types import Estimate
 
@@ -67,9 +68,23 @@ def test_every_captured_claim_is_read_and_never_taken_as_the_price():
     ("drops to $29, down from the $80 list price", 29, 80),
     ("Kettle for $25 + free shipping w/ $35", 25, None),  # a shipping minimum is no claim
     ("Socks for $9, was $5 in a bundle", 9, None),  # a "regular price" under the price is none
+    ("Drill $129: $20 off list", 129, 149),
+    ("TV $400, down $100 from the list price", 400, 500),
+    ("Blender $50, 50% off the list price", 50, 100),  # price / (1 - 0.5)
+    ("Camera $700; the previous model was $899 at launch", 700, None),  # another product's price
 ])
 def test_claim_phrasings(text, price, claim):
     assert claimed_price(text, price) == claim
+
+
+@pytest.mark.parametrize(("title", "price", "claim"), [
+    ('Regular price $1,249.99, now $875: Samsung 65" QN90C', 875, 1249.99),
+    ("Retail Price: $999.99 Laptop $649.99", 649.99, 999.99),
+    ("List price: $299 Sony WH-1000XM5 $248", 248, 299),
+])
+def test_an_amount_named_as_the_usual_price_is_never_the_price(title, price, claim):
+    assert extract_price(title) == price
+    assert claimed_price(title, price) == claim
 
 
 def test_claim_line_says_both_and_flags_an_inflated_claim():

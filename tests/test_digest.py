@@ -72,3 +72,37 @@ def test_a_failed_digest_is_retried_not_queued_twice(world):
     report = digest.send(at(10))
     assert report.delivered == 1 and memory.counts()["notifications"] == 1
     assert [r["title"] for r in received(server)][-1].startswith("DealScout daily: 2 deals")
+
+
+def test_scan_once_sends_the_digest_when_one_is_due(tmp_path, monkeypatch):
+    """`launch.py scan --once` with a digest hour saved sent nothing, ever: scans send no alert
+    per deal then, and only the app's scheduler sent digests."""
+    from typer.testing import CliRunner
+
+    import agents.wiring
+    import launch
+
+    class Wired(agents.wiring.Services):
+        def __init__(self, settings):
+            super().__init__(settings)
+            self.overrides.update(pricer=KeywordPricer(), pricers={"ensemble": KeywordPricer()}, embedder=None)
+
+    with LoopbackServer() as server:
+        server.route("/hook", respond(b"ok"))
+        server.route("/feed.xml", respond((FEEDS / "traps.xml").read_bytes(), "application/rss+xml"))
+        for name, value in {"DATA_DIR": str(tmp_path), "FEEDS": json.dumps([server.url("/feed.xml")]),
+                            "NOTIFY_URLS": json.dumps([f"json://127.0.0.1:{server.port}/hook"]),
+                            "ALLOW_PRIVATE_FEEDS": "true"}.items():
+            monkeypatch.setenv(f"DEALSCOUT_{name}", value)
+        monkeypatch.setattr(agents.wiring, "Services", Wired)
+        from models.config import Settings
+
+        services = Wired(Settings(_env_file=None))
+        services.settings_store.save(digest_hour=0)  # due at any hour of today
+        services.memory.close()
+        result = CliRunner().invoke(launch.app, ["scan", "--once"])
+        assert result.exit_code == 0, result.output
+        titles = [sent["title"] for sent in received(server)]
+        assert titles == ["DealScout daily: 2 deals, 0 watch matches"]
+        assert CliRunner().invoke(launch.app, ["scan", "--once"]).exit_code == 0
+        assert len(received(server)) == 1  # once a day

@@ -4,6 +4,7 @@ Now wrong passwords slow the next tries down, per user name and per address (ui/
 from __future__ import annotations
 
 import httpx
+from typer.testing import CliRunner
 
 from models.llm import FakeChatModel
 from tests.running_app import running_app
@@ -26,7 +27,7 @@ def login(url: str, user: str, password: str) -> int:
 
 def test_many_wrong_passwords_then_even_the_right_one_waits(tmp_path):
     clock = Clock()
-    launch = throttled_login("tester", "s3cret", free_tries=5, base_s=1.0, clock=clock)
+    launch = throttled_login([("tester", "s3cret")], free_tries=5, base_s=1.0, clock=clock)
     with running_app(tmp_path, ["traps.xml"], FakeChatModel([]), launch=launch) as app:
         assert login(app.url, "tester", "s3cret") == 200
         assert [login(app.url, "tester", f"guess{i}") for i in range(40)] == [400] * 40
@@ -38,7 +39,7 @@ def test_many_wrong_passwords_then_even_the_right_one_waits(tmp_path):
 
 def test_the_throttle_keeps_users_and_addresses_apart():
     clock = Clock()
-    throttle = throttled_login("tester", "s3cret", free_tries=3, base_s=10.0, clock=clock)["auth"]
+    throttle = throttled_login([("tester", "s3cret")], free_tries=3, base_s=10.0, clock=clock)["auth"]
     assert [throttle("mallory", "x") for _ in range(3)] == [False] * 3
     assert throttle("tester", "s3cret") is False  # the same (unknown) address: it waits
     clock.now += 10
@@ -48,7 +49,7 @@ def test_the_throttle_keeps_users_and_addresses_apart():
 
 def test_wrong_passwords_on_the_mcp_server_count_like_the_login_form(tmp_path):
     clock = Clock()
-    launch = throttled_login("tester", "s3cret", free_tries=5, base_s=1.0, clock=clock)
+    launch = throttled_login([("tester", "s3cret")], free_tries=5, base_s=1.0, clock=clock)
 
     def mcp_status(url: str, password: str) -> int:
         return httpx.post(f"{url}gradio_api/mcp/", auth=httpx.BasicAuth("tester", password), timeout=30,
@@ -66,3 +67,36 @@ def test_wrong_passwords_on_the_mcp_server_count_like_the_login_form(tmp_path):
         assert login(app.url, "tester", "s3cret") == 400  # and the login form waits too
         clock.now += 15 * 60 + 1
         assert mcp_status(app.url, "s3cret") != 401
+
+
+def test_every_repeated_auth_pair_logs_in(monkeypatch, tmp_path):
+    """`launch.py app --auth alice:pw1 --auth bob:pw2` kept only bob: alice got "Could not login"."""
+    import launch as cli
+    import ui.mcp_server
+
+    launched = {}
+
+    class Launched:
+        def block_thread(self):
+            pass
+
+    def fake_serve(demo, **options):
+        launched.update(options)
+        return Launched()
+
+    monkeypatch.setattr(ui.mcp_server, "serve", fake_serve)
+    monkeypatch.setenv("DEALSCOUT_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("DEALSCOUT_FEEDS", "[]")
+    result = CliRunner().invoke(cli.app, ["app", "--auth", "alice:pw1", "--auth", "bob:pw2", "--no-schedule"])
+    assert result.exit_code == 0, result.output
+    check = launched["login"]["auth"]
+    assert check("alice", "pw1") and check("bob", "pw2")
+    assert not check("alice", "pw2") and not check("bob", "pw1") and not check("carol", "pw1")
+    assert launched["auth"] == [("alice", "pw1"), ("bob", "pw2")]
+
+
+def test_an_auth_name_given_twice_is_refused():
+    import launch as cli
+
+    result = CliRunner().invoke(cli.app, ["app", "--auth", "alice:pw1", "--auth", "alice:pw2", "--no-schedule"])
+    assert result.exit_code == 1 and "--auth names alice twice" in result.output

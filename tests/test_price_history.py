@@ -101,3 +101,18 @@ def test_a_scan_keeps_the_history_and_explain_estimate_tells_it(tmp_path):
         again = tools.explain_estimate(query="sony headphones $229").text
         assert "Price history: Lowest price seen in 1 day (2 offers)." in again
         assert again.count("\n- ") >= 2 and "$248.00" in again and "$229.00" in again
+
+
+@pytest.mark.parametrize(("a", "b", "same"), [
+    ("Sony WH1000XM5 Wireless Headphones $279", "Sony WH-1000XM5 Noise Canceling Headphones, Black for $299", True),
+    ("DEWALT 20V MAX Cordless Drill Combo Kit DCK240C2 $99", "DCK240C2 DeWalt 2-tool kit $109", True),
+    ("Sony WH-1000XM5 Headphones (Renewed) $199", "Sony WH-1000XM5 Headphones $279", False),
+    ("Open-Box Sony WH-1000XM5 Headphones $199", "Sony WH-1000XM5 Headphones $279", False),
+    ("Refurbished Sony WH-1000XM5 $189", "Sony WH-1000XM5 Headphones, open box, $199", True),
+    ("Sony WH-1000XM4 Headphones $199", "Sony WH-1000XM5 Headphones $279", False),
+    ('Samsung 55" QN90C TV $999', 'Samsung 65" QN90C TV $1,299', False),
+])
+def test_one_model_number_is_one_product_and_second_hand_is_its_own(a, b, same):
+    """A tryout found offers of one model number apart ("WH1000XM5" vs "WH-1000XM5" worded
+    differently) and a refurbished offer setting "lowest price seen" for the new product."""
+    assert same_product(normalise(a), normalise(b), similarity=0.5) is same

@@ -117,6 +117,48 @@ def test_a_watch_made_in_chat_fires_once_for_the_matching_deal_and_survives_a_re
         "Stopped watching #1 Sony WH-1000XM5 under $250.00."
 
 
+def test_a_watch_alerts_only_for_a_new_low(world):
+    """A tryout's watch sent 13 pushes in 20 minutes for one product, one per retailer, colour and
+    open-box offer: now a scan alerts for its cheapest match, and only under every price alerted."""
+    world.tools().watch_product("Sony WH-1000XM5")
+
+    def scan(*offers: tuple[str, str]) -> list[str]:
+        world.server.route("/feed.xml", respond(feed(*(item(t, g) for t, g in offers)), "application/rss+xml"))
+        world.pipeline.scan()
+        return [a["title"].rsplit(" - ", 1)[1] for a in world.watch_alerts()]
+
+    assert scan(("Sony WH-1000XM5 Headphones, black, for $280", "a1"),
+                ("Sony WH-1000XM5 Headphones, silver, for $260", "a2"),
+                ("Sony WH-1000XM5 Headphones at Best Buy for $270", "a3")) == ["$260.00"]
+    assert scan(("Sony WH-1000XM5 Headphones, open-box, for $265", "b1"),
+                ("Sony WH-1000XM5 Headphones, blue, for $260", "b2")) == ["$260.00"]  # no new low
+    assert scan(("Sony WH-1000XM5 Headphones at Walmart for $255", "c1")) == ["$260.00", "$255.00"]
+
+
+def test_stopping_a_watch_the_words_do_not_single_out_asks_which(world, embedder):
+    tools, router = world.tools(), Router(embedder)
+    tools.watch_product("Sony WH-1000XM5")
+    tools.watch_product("Sony A7 IV camera")
+    tools.watch_product("Dyson V15")
+    said = chat(tools, router, "stop watching the Sony")
+    assert "#1 Sony WH-1000XM5" in said and "#2 Sony A7 IV camera" in said and "Dyson" not in said
+    assert [w.id for w in world.watchlist.watches("")] == [1, 2, 3]  # nothing removed
+    assert chat(tools, router, "stop watching #2") == "Stopped watching #2 Sony A7 IV camera."
+
+
+def test_the_list_watches_step_shows_the_list(world):
+    """The tryout's "what am I watching?" step showed only "You are watching:"."""
+    from agents.chat.planner import ToolStep
+    from ui.app import step_message
+
+    tools = world.tools()
+    tools.watch_product("Sony WH-1000XM5", max_price=250)
+    tools.watch_product("4K OLED TV")
+    step = ToolStep(name="list_watches", arguments={}, status="done", result=tools.list_watches().text)
+    shown = step_message(step).content
+    assert "#1 Sony WH-1000XM5 under $250.00" in shown and "#2 4K OLED TV" in shown
+
+
 def test_watches_belong_to_their_user(world):
     alice, bob = world.tools("alice"), world.tools("bob")
     alice.watch_product("4K OLED TV", max_price=800)

@@ -83,13 +83,18 @@ def argument_text(value: Any, shown: int = 40) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
+STEP_LIST_LINES = 10
+
+
 def step_message(step: ToolStep) -> gr.ChatMessage:
     arguments = ", ".join(f"{k}={argument_text(v)}" for k, v in step.arguments.items())
     title = shown_text(f"🛠️ {step.name}({arguments})")
     status = "pending" if step.status == "pending" else "done"
-    # The step shows the gist; the full text is the answer (or what the model makes of it).
-    first = step.result.strip().split("\n", 1)[0][:160]
-    body = first if step.status != "error" else f"❌ {step.result}"
+    # The step shows the gist; the full text is the answer (or what the model makes of it). A
+    # first line that is a heading ("You are watching:") is no gist without the lines it heads.
+    lines = step.result.strip().split("\n")
+    shown = lines[:STEP_LIST_LINES + 1] if lines[0].endswith(":") else lines[:1]
+    body = "\n".join(line[:160] for line in shown) if step.status != "error" else f"❌ {step.result}"
     metadata: dict[str, Any] = {"title": title, "status": status}
     if status == "done":
         metadata["duration"] = round(step.seconds, 2)

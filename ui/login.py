@@ -40,11 +40,12 @@ class _Failures:
 
 
 class LoginThrottle:
-    """Gradio's `auth` callable for one user:password, throttled per user name and per address."""
+    """Gradio's `auth` callable for the configured user:password pairs, throttled per user name and
+    per address."""
 
-    def __init__(self, user: str, password: str, *, free_tries: int = 5, base_s: float = 1.0,
+    def __init__(self, accounts: list[tuple[str, str]], *, free_tries: int = 5, base_s: float = 1.0,
                  max_wait_s: float = 900.0, clock: Callable[[], float] = time.monotonic):
-        self.user, self.password = user, password
+        self.accounts = [(user.encode(), password.encode()) for user, password in accounts]
         self.free_tries, self.base_s, self.max_wait_s, self.clock = free_tries, base_s, max_wait_s, clock
         self.failures: dict[str, _Failures] = {}
         self.lock = threading.Lock()
@@ -58,8 +59,7 @@ class LoginThrottle:
             if any(self.failures.get(k, _Failures()).blocked_until > now for k in keys):
                 log.warning("login for %r from %s refused: too many wrong passwords", username, keys[1][8:])
                 return False
-            right = hmac.compare_digest(username.encode(), self.user.encode()) & hmac.compare_digest(
-                password.encode(), self.password.encode())
+            right = self.matches(username, password)
             for key in keys:
                 if right:
                     self.failures.pop(key, None)
@@ -71,7 +71,15 @@ class LoginThrottle:
                     failed.blocked_until = now + wait
             return right
 
+    def matches(self, username: str, password: str) -> bool:
+        # Every pair is compared, in constant time, so the answer's timing names no user.
+        given_user, given_password = username.encode(), password.encode()
+        right = False
+        for user, expected in self.accounts:
+            right |= hmac.compare_digest(given_user, user) & hmac.compare_digest(given_password, expected)
+        return right
 
-def throttled_login(user: str, password: str, **options: Any) -> dict[str, Any]:
-    """The `launch()` arguments for a throttled login."""
-    return {"auth": LoginThrottle(user, password, **options), "app_kwargs": {"middleware": [Middleware(ClientAddress)]}}
+
+def throttled_login(accounts: list[tuple[str, str]], **options: Any) -> dict[str, Any]:
+    """The `launch()` arguments for a throttled login of these user:password pairs."""
+    return {"auth": LoginThrottle(accounts, **options), "app_kwargs": {"middleware": [Middleware(ClientAddress)]}}

@@ -24,16 +24,15 @@ MCP_TOOLS = ("estimate_price", "scan_deals", "list_opportunities", "explain_esti
 
 
 class McpBasicAuth:
-    def __init__(self, app: ASGIApp, credentials: tuple[str, str],
+    def __init__(self, app: ASGIApp, credentials: list[tuple[str, str]],
                  check: Callable[[str, str], bool] | None = None):
         self.app = app
-        user, password = credentials
-        self.expected = b"Basic " + base64.b64encode(f"{user}:{password}".encode())
+        self.expected = [b"Basic " + base64.b64encode(f"{user}:{password}".encode()) for user, password in credentials]
         self.check = check  # the app's throttled login: wrong passwords here count there too
 
     def allowed(self, given: bytes) -> bool:
         if self.check is None:
-            return hmac.compare_digest(given, self.expected)
+            return any([hmac.compare_digest(given, expected) for expected in self.expected])  # each compared
         if not given.startswith(b"Basic "):  # no credentials, no login try: a probe must not lock anyone out
             return False
         try:
@@ -97,13 +96,14 @@ class McpLoneSurrogates:
         await self.app(scope, cleaned, send)
 
 
-def serve(demo: gr.Blocks, *, auth: tuple[str, str] | None, mcp: bool, login: dict[str, Any] | None = None,
-          **options: Any) -> gr.Blocks:
+def serve(demo: gr.Blocks, *, auth: list[tuple[str, str]] | tuple[str, str] | None, mcp: bool,
+          login: dict[str, Any] | None = None, **options: Any) -> gr.Blocks:
     """Launch the app without blocking, behind the login (`login`: ui/login.py's throttled one, else
-    plain `auth`) and, with `mcp`, as an MCP server behind Basic auth. `launch.py app` then blocks
-    on it; the tests do not."""
-    if mcp and auth is None:
+    plain `auth`: one user:password pair or a list of them) and, with `mcp`, as an MCP server behind
+    Basic auth. `launch.py app` then blocks on it; the tests do not."""
+    if mcp and not auth:
         raise ValueError("the MCP server is reachable by other programs: it needs a user and password")
+    auth = [auth] if isinstance(auth, tuple) else auth
     launch = {"auth": auth, **(login or {})}
     middleware = list(launch.pop("app_kwargs", {}).get("middleware", []))
     if mcp:
@@ -115,6 +115,6 @@ def serve(demo: gr.Blocks, *, auth: tuple[str, str] | None, mcp: bool, login: di
         # Gradio's MCP server runs each tool through a gradio Client of this very app, which the
         # login turns away ("credentials were not provided", gradio 6.31): it gets one that logs in.
         demo.mcp_server_obj._client_instance = Client(
-            demo.local_url, auth=auth, headers={"x-gradio-user": "mcp"}, download_files=False,
+            demo.local_url, auth=auth[0], headers={"x-gradio-user": "mcp"}, download_files=False,
             verbose=False, analytics_enabled=False, _skip_components=False)
     return demo
