@@ -513,11 +513,10 @@ def scan(
     if once and every:
         fail("--once and --every contradict each other: one scan, or a scan every interval")
     cfg = settings()
-    feeds = feed or cfg.feeds
     if price and not dry_run:
         fail("--price goes with --dry-run (a full scan prices every new deal anyway)")
     if dry_run:
-        return scan_dry_run(feeds, json_out, cfg if price else None, allow_private=cfg.allow_private_feeds)
+        return scan_dry_run(feed, json_out, cfg, price=price)
     from agents.memory import StoreError
     from agents.wiring import Services
 
@@ -565,28 +564,34 @@ def _daily_digest(services, no_notify: bool):
                        best=saved.notify_best)
 
 
-def scan_dry_run(feeds: list[str], json_out: bool, pricing: Settings | None = None, *,
-                 allow_private: bool = False) -> None:
-    """What the feeds hold; with `pricing` settings also each deal's estimate and alert verdict."""
+def scan_dry_run(feeds: list[str], json_out: bool, cfg: Settings, *, price: bool = False) -> None:
+    """What the feeds hold, read by the scanner a real scan uses; with `price` also each deal's
+    estimate and alert verdict."""
     from rich.markup import escape
 
     from agents.feeds import FeedFetcher
-    from agents.scanner import Scanner
+    from agents.wiring import Services
 
-    with FeedFetcher(allow_private=allow_private) as fetcher:
-        result = Scanner(fetcher).scan(feeds)
+    services = Services(cfg)
+    saved = services.settings_store.load()  # what a real scan uses: the app's saved feeds and threshold
+    feeds = feeds or saved.feeds
+    with FeedFetcher(allow_private=cfg.allow_private_feeds) as fetcher:
+        try:
+            scanner = services.scanner(fetcher)
+        except ValueError as err:
+            fail(str(err))
+        result = scanner.scan(feeds)
     for outcome in result.feeds:
         console.print(outcome.line(), highlight=False, markup=False)
     appraisals = []
-    if pricing is not None and result.deals:
-        from agents.wiring import Services
+    if price and result.deals:
         from agents.workflow import appraise
 
         try:
-            pricer = Services(pricing).pricer
+            pricer = services.pricer
         except ValueError as err:
             fail(str(err))
-        appraisals = appraise(result.deals, pricer, pricing.threshold)
+        appraisals = appraise(result.deals, pricer, saved.threshold)
     if json_out:
         for line in [a.json_line() for a in appraisals] or result.json_lines()[:len(result.deals)]:
             print(line)

@@ -71,6 +71,10 @@ class Services:
         spec = getattr(self.settings, f"llm_{agent}")
         return make_chat_model(spec, self.settings) if spec else None
 
+    def scanner(self, fetcher: FeedFetcher) -> Scanner:
+        """The scanner of every scan, a full one or a dry run: refined by DEALSCOUT_LLM_SCANNER when set."""
+        return Scanner(fetcher, refiner=self.agent_llm("scanner"))
+
     @cached_property
     def router(self) -> Router:
         return self._get("router", lambda: Router(self.embedder))
@@ -89,7 +93,7 @@ class Services:
         def build() -> DealPipeline:
             fetcher = FeedFetcher(validators=self.memory, allow_private=self.settings.allow_private_feeds)
             saved = self.settings_store.load()
-            return DealPipeline(Scanner(fetcher, refiner=self.agent_llm("scanner")), self.memory, self.pricer, self.messenger,
+            return DealPipeline(self.scanner(fetcher), self.memory, self.pricer, self.messenger,
                                 feeds=saved.feeds, threshold=saved.threshold,
                                 notify_best=saved.notify_best,
                                 lock_path=self.settings.data_dir / "scan.lock",

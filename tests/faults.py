@@ -19,6 +19,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -32,7 +33,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
@@ -674,6 +675,28 @@ class RunningApp:
         self.demo.close()
         self.services.memory.close()
 
+    @contextlib.contextmanager
+    def arrivals(self, jobs: int) -> Iterator[threading.Event]:
+        """An event set once `jobs` requests have reached the app's queue, queued or refused:
+        counted where Gradio's routes hand each one to the queue."""
+        queue = self.demo._queue
+        push, count, lock, arrived = queue.push, [0], threading.Lock(), threading.Event()
+
+        async def counted(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return await push(*args, **kwargs)
+            finally:
+                with lock:
+                    count[0] += 1
+                    if count[0] >= jobs:
+                        arrived.set()
+
+        queue.push = counted
+        try:
+            yield arrived
+        finally:
+            queue.push = push
+
 
 def load_run(url: str, sessions: int, requests_per_session: int = 6, deadline_s: float = 120.0) -> LoadResult:
     """`sessions` gradio_client sessions at once, each alternating a chat turn that prices a
@@ -720,15 +743,15 @@ def load_run(url: str, sessions: int, requests_per_session: int = 6, deadline_s:
 
 
 def burst_run(url: str, jobs: int, clients: int = 10, timeout_s: float = 120.0,
-              release: threading.Event | None = None) -> LoadResult:
+              release: threading.Event | None = None, arrived: threading.Event | None = None) -> LoadResult:
     """`jobs` /price requests submitted at once from `clients` sessions: more than the app's
     queue holds, so some are refused; each refusal must say why.
 
-    `release`: the event a gated pricer waits for; it is set once every job has reached the
-    server (queued, running or refused), so how many are refused does not depend on how fast
-    this machine submits them."""
+    `release`: the event a gated pricer waits for; it is set once `arrived` is (every job has
+    reached the server: queued, running or refused, RunningApp.arrivals), so how many are
+    refused does not depend on how fast this machine submits them. `timeout_s` only bounds a
+    hang: jobs that never arrived are an error, never released early."""
     from gradio_client import Client
-    from gradio_client.utils import Status
 
     result = LoadResult(sessions=clients, requests=jobs)
     sessions = [Client(url, verbose=False) for _ in range(clients)]
@@ -737,11 +760,8 @@ def burst_run(url: str, jobs: int, clients: int = 10, timeout_s: float = 120.0,
                                                                      api_name="/price"))
                  for i in range(jobs)]
     if release is not None:
-        arrived = {Status.IN_QUEUE, Status.PROCESSING, Status.QUEUE_FULL}
-        deadline = time.monotonic() + timeout_s * 2 / 3
-        while time.monotonic() < deadline and not all(
-                job.done() or job.status().code in arrived for _, job in submitted):
-            time.sleep(0.05)
+        if arrived is None or not arrived.wait(timeout_s):
+            result.errors.append(f"not every job reached the server in {timeout_s:.0f} s")
         release.set()
     for sent_at, job in submitted:
         try:

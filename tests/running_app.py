@@ -61,7 +61,7 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def running_app(data_dir: Path, feeds: list[str], llm: Any, *, auth: list[tuple[str, str]] | tuple[str, str] | None = None,
-                mcp: bool = False, launch: dict[str, Any] | None = None,
+                mcp: bool = False, launch: dict[str, Any] | None = None, activity_every_s: float = 10.0,
                 **settings: Any) -> Iterator[RunningApp]:
     """With `auth`/`mcp`: launched as `launch.py app --auth user:pass --mcp` launches it."""
     with LoopbackServer() as server:
@@ -73,7 +73,7 @@ def running_app(data_dir: Path, feeds: list[str], llm: Any, *, auth: list[tuple[
         pricers = {"forest": MemberPricer("forest"), "frontier": MemberPricer("frontier"), "ensemble": pricer}
         services = Services(config, overrides={"pricer": pricer, "pricers": pricers, "llm": llm})
         port = free_port()
-        demo = serve(DealScoutApp(services).build(mcp=mcp), auth=auth, mcp=mcp, login=launch, server_name="127.0.0.1",
+        demo = serve(DealScoutApp(services, activity_every_s=activity_every_s).build(mcp=mcp), auth=auth, mcp=mcp, login=launch, server_name="127.0.0.1",
                      server_port=port, quiet=True, show_error=True)
         try:
             yield RunningApp(f"http://127.0.0.1:{port}/", services, server, llm)

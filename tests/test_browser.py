@@ -4,6 +4,7 @@ feed titles and chat text is shown as text, never run. Screenshots go to test-ar
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -29,7 +30,8 @@ if not CHROMIUM.exists():
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
     feeds = ["traps.xml", "atom.xml", "hostile_titles.xml"]
-    with running_app(tmp_path_factory.mktemp("browser"), feeds, FakeChatModel([])) as running:
+    # The activity panel's timer is an hour: only what a click chains refreshes it during the tests.
+    with running_app(tmp_path_factory.mktemp("browser"), feeds, FakeChatModel([]), activity_every_s=3600) as running:
         yield running
 
 
@@ -127,6 +129,18 @@ def test_deals_tab_shows_the_table(page):
     page.get_by_text("Worth about $300.00").last.wait_for()
     page.screenshot(path=ARTIFACTS / "deals-evidence.png", full_page=True)
     assert page.locator("img[src='x']").count() == 0
+    assert page.dialogs == []
+
+
+def test_scan_now_refreshes_the_agent_activity_at_once(page):
+    page.get_by_role("tab", name="Deals").click()
+    activity = page.get_by_label("Agent activity")
+    expect(activity).to_have_value(re.compile("dealscout.scanner: feed"))  # the chat's scan, on select
+    before = activity.input_value().count("dealscout.scanner: feed")
+    page.get_by_role("button", name="Scan now").click()
+    expect(page.get_by_label("Status")).to_have_value(re.compile(r"\d+ deals, .* feeds"))
+    more = re.compile(r"(?:[\s\S]*?dealscout\.scanner: feed){" + str(before + 1) + "}")  # this scan's too
+    expect(activity).to_have_value(more)
     assert page.dialogs == []
 
 

@@ -103,12 +103,13 @@ def test_concurrent_sessions_lose_no_request(app, sessions):
 
 
 def test_a_burst_beyond_the_queue_is_refused_with_a_reason(app):
-    """The pricer is held until every job has reached the server, so the queue is full whatever
-    the machine's load (it used to depend on a 0.1 s pricer outpacing the submissions)."""
+    """The pricer is held until the app's queue has counted every job (queued or refused), so
+    the queue is full whatever the machine's load; no deadline releases it early."""
     gate = threading.Event()
     app.services.pricer.gate = gate
     try:
-        result = burst_run(app.url, jobs=80, clients=8, timeout_s=180, release=gate)
+        with app.arrivals(80) as arrived:
+            result = burst_run(app.url, jobs=80, clients=8, timeout_s=300, release=gate, arrived=arrived)
     finally:
         app.services.pricer.gate = None
         gate.set()

@@ -64,6 +64,17 @@ def test_reference_items_are_held_out_of_every_model_and_choice(tmp_path: Path) 
     assert [i.title for i in again.reference_test] == [i.title for i in split[data.REFERENCE_TEST]]
 
 
+def test_a_forced_rebuild_without_a_catalogue_says_it_keeps_the_split(tmp_path: Path) -> None:
+    catalogue = [item(i, CATEGORIES[i % 4], 10.0 + i) for i in range(200)]
+    made = Settings(_env_file=None, data_dir=tmp_path / "var", catalogue=write(tmp_path / "cat.jsonl", catalogue))
+    assert ensure_split(made, log=lambda _: None)
+    said: list[str] = []
+    outside_make = Settings(_env_file=None, data_dir=tmp_path / "var", catalogue=None)
+    assert not ensure_split(outside_make, log=said.append, force=True)
+    assert said == ["split kept: set DEALSCOUT_CATALOGUE to remake it"]
+    assert data.load_split(outside_make.split_dir, "train")  # kept, not removed
+
+
 def test_an_empty_path_from_make_means_no_file() -> None:
     assert Settings(reference="", extra_catalogue=" ").reference is None
 

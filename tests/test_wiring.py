@@ -93,3 +93,21 @@ def test_a_hosted_planner_picks_tools_natively_not_through_the_router(tmp_path, 
     [request] = server.requests_to("/v1/chat/completions")
     offered = {tool["function"]["name"] for tool in json.loads(request.body)["tools"]}
     assert {"estimate_price", "scan_deals", "list_opportunities", "explain_estimate"} <= offered
+
+
+def test_a_dry_run_scan_uses_the_scanner_setting_too(tmp_path, server, monkeypatch):
+    """`scan --dry-run` shows what a real scan would record: the same scanner, refined by the model."""
+    from typer.testing import CliRunner
+
+    import launch
+
+    server.route("/v1/chat/completions", answers({"description": REFINED}))
+    for name, value in {"DATA_DIR": str(tmp_path / "var"), "LLM_SCANNER": "openai:gpt-4o-mini",
+                        "OPENAI_BASE_URL": server.url("/v1"), "LLM_MAX_RETRIES": "0",
+                        "ALLOW_PRIVATE_FEEDS": "true"}.items():
+        monkeypatch.setenv(f"DEALSCOUT_{name}", value)
+    run = CliRunner().invoke(launch.app, ["scan", "--feed", server.url("/atom.xml"), "--dry-run", "--json"])
+    assert run.exit_code == 0, run.output
+    deals = [json.loads(line) for line in run.stdout.splitlines() if line.startswith("{")]
+    assert REFINED in [deal.get("description") for deal in deals]
+    assert len(server.requests_to("/v1/chat/completions")) >= 1

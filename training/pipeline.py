@@ -30,8 +30,12 @@ Log = Callable[[str], None]
 def ensure_split(settings: Settings, log: Log = print, *, force: bool = False) -> bool:
     """Make the seeded split from the configured catalogue (and reference and extra data) if none
     exists, or anew with `force`."""
-    if data.split_exists(settings.split_dir) and not force:
-        return False
+    if data.split_exists(settings.split_dir):
+        if not force:
+            return False
+        if settings.catalogue is None:  # e.g. made by `launch.py data --from-hub`: no file to remake it from
+            log("split kept: set DEALSCOUT_CATALOGUE to remake it")
+            return False
     if settings.catalogue is None:
         raise ValueError(f"no split at {settings.split_dir} and no catalogue to make one: set "
                          "DEALSCOUT_CATALOGUE or run `launch.py data --catalogue FILE`")
@@ -159,9 +163,7 @@ def build_all(settings: Settings, *, force: bool = False, progress: bool = True,
     """Build whatever is missing (everything with force); returns the names of what was built."""
     embedder = make_embedder(settings)
     built = []
-    # With force the split is made anew only from a configured catalogue (one made by
-    # `launch.py data --from-hub` has no file to remake it from).
-    if ensure_split(settings, log, force=force and settings.catalogue is not None):
+    if ensure_split(settings, log, force=force):
         built.append("split")
     if ensure_baselines(settings, log, force=force):
         built.append("baselines")

@@ -166,8 +166,9 @@ def price_table(services: Services, description: str) -> tuple[list[list[Any]], 
 
 
 class DealScoutApp:
-    def __init__(self, services: Services, *, scan_every_s: float | None = None):
+    def __init__(self, services: Services, *, scan_every_s: float | None = None, activity_every_s: float = 10.0):
         self.services = services
+        self.activity_every_s = activity_every_s  # the dashboard's refresh, for a scan nobody clicked
         self.logs = LogBuffer()
         # Every agent's lines: modules log under their own name (agents.*), the pipeline's feed,
         # scanner and messaging lines under dealscout.*.
@@ -392,12 +393,13 @@ class DealScoutApp:
                     apply = gr.Button("Apply")
                     self.digest.controls(status)
                 activity = gr.Textbox(label="Agent activity", lines=8, max_lines=8, interactive=False)
-                timer = gr.Timer(10)
+                timer = gr.Timer(self.activity_every_s)
                 timer.tick(self.dashboard, None, [table, activity], api_visibility="private")
                 deals_tab.select(self.dashboard, None, [table, activity], api_visibility="private")
                 scan_now.click(self.scan_deals, None, status, api_name="scan_deals", concurrency_id="scan",
                                concurrency_limit=1).then(self.deal_table, None, table, api_name="deals",
-                                                          api_visibility=ui_api)
+                                                          api_visibility=ui_api).then(
+                    self.logs.text, None, activity, api_visibility="private")
 
                 def pick(evt: gr.SelectData, rows):
                     opportunity_id, text = self.select_deal(evt.index, rows)

@@ -60,8 +60,9 @@ _LEAD_IN = re.compile(
     re.I)
 _COMMANDS: list[tuple[str, re.Pattern[str]]] = [
     ("notify_user", re.compile(
-        r"^(?:re-?)?(?:notify|alert|ping|text|e-?mail|message|remind)\s+(?:me|us)\b|^(?:re-?)?notify\b"
-        r"|^(?:re-?)?send\b.{0,40}\b(?:alert|notification|notice)s?\b|^keep\s+me\s+(?:posted|updated|informed)\b"
+        r"^(?:re-?)?(?:notify|alert|ping|text|e-?mail|message)\s+(?:me|us)\b|^(?:re-?)?notify\b"
+        r"|^remind\s+(?:me|us)\b(?!\s+(?:what|which|how|where|who|of\b))"  # "remind me what you found" asks
+        r"|^(?:re-?)?(?:send|push|fire\s+off)\b.{0,40}\b(?:alert|notification|notice)s?\b|^keep\s+me\s+(?:posted|updated|informed)\b"
         r"|^(?:an?\s+|the\s+)?(?:alert|notification|notice|reminder)s?\s+(?:about|on|for|regarding|when)\b", re.I)),
     ("explain_estimate", re.compile(
         r"^explain\b|^break\s*down\b|^how(?:'d|\s+did|\s+do)\s+you\s+(?:get|come|arrive|calculate|work|figure|reach)\b"
@@ -77,7 +78,8 @@ _COMMANDS: list[tuple[str, re.Pattern[str]]] = [
 ]
 
 _COMMANDS[:0] = [*SETTINGS_COMMANDS, *WATCH_COMMANDS]  # first: "alert me when X drops under $250"
-WATCH_ASKERS = {"notify_user", "change_settings", *WATCH_TOOLS}  # acting for the user: a short direct ask
+FOR_THE_ASKER = {"notify_user", "watch_product"}  # they send alerts: a short ask that says "me"
+SHORT_ASKS = {*FOR_THE_ASKER, "unwatch", "change_settings"}  # they act: never on long (pasted) text
 
 # A product description is a noun phrase: no question, no greeting, nobody talking to anybody.
 _CONVERSATIONAL_START = re.compile(
@@ -85,6 +87,9 @@ _CONVERSATIONAL_START = re.compile(
     r"|am|i|i'm|im|i've|i'd|my|you|you're|ur|u|we|let's|lets|tell|please|pls|thanks|thank|thx|ty|hi|hello|hey"
     r"|yo|ok|okay|sure|yes|no|nope|yeah|yep|lol|haha|good|great|nice|cool|bye|sorry|wow|hmm+|oh|ah|well|so"
     r"|and|but|not|that's|it's)\b", re.I)
+# Product titles are capitalised; a message opening on a lowercase command is someone talking.
+_COMMAND_START = re.compile(r"^(?:forget|keep|stop|remove|cancel|delete|drop|show|list|find|send|give|let|remind"
+                            r"|check|look|search|track|watch|limit|only|set|change|add|put|get|go|tell)\b")
 _PERSONAL = re.compile(r"\b(?:I|I'm|me|my|you|your|we|us|our)\b")
 _PRODUCT_SIGNAL = re.compile(r"\d|[,|/()\-–:]|\b[A-Z][A-Za-z]*\b.*\b[A-Z][A-Za-z]*\b")
 _ASKS_FOR_ME = re.compile(r"\b(?:me|my|us|our|i)\b", re.I)
@@ -93,7 +98,7 @@ _ASKS_FOR_ME = re.compile(r"\b(?:me|my|us|our|i)\b", re.I)
 def looks_like_product(text: str) -> bool:
     """True for "Sony WH-1000XM5 Wireless Headphones, black", False for "guten Morgen!"."""
     words = text.split()
-    if len(words) < 2 or _CONVERSATIONAL_START.match(text):
+    if len(words) < 2 or _CONVERSATIONAL_START.match(text) or _COMMAND_START.match(text):
         return False
     opening = " ".join(words[:12])
     if "?" in opening or (len(words) <= 12 and (_PERSONAL.search(opening) or text.rstrip().endswith("!"))):
@@ -318,15 +323,21 @@ class Router:
         probabilities = classifier.predict_proba(vector[None, :])[0]
         similarities = vectors @ vector
         # An alert goes to the person asking: a short message that says so, not text that was pasted.
-        may_notify = len(text.split()) <= NOTIFY_MAX_WORDS and bool(_ASKS_FOR_ME.search(text))
-        allowed = [i for i, label in enumerate(classifier.classes_) if label not in WATCH_ASKERS or may_notify]
-        chosen = max(allowed, key=lambda i: float(probabilities[i]))
-        label, probability = str(classifier.classes_[chosen]), float(probabilities[chosen])
-        closest = int(np.argmax(similarities))
-        nearest = (f"classified {label} (p={probability:.2f}); nearest example {self._texts[closest]!r} "
-                   f"({self._labels[closest]}, similarity {float(similarities[closest]):.2f})")
-        if label != SMALL_TALK and (probability >= CONFIDENT or float(similarities[closest]) >= self.floor):
+        short = len(text.split()) <= NOTIFY_MAX_WORDS
+        asks_for_me = short and bool(_ASKS_FOR_ME.search(text))
+        top = int(np.argmax(probabilities))
+        label, probability = str(classifier.classes_[top]), float(probabilities[top])
+        own = [i for i, known in enumerate(self._labels) if known == label]
+        closest = own[int(np.argmax(similarities[own]))]
+        nearest = (f"classified {label} (p={probability:.2f}); nearest {label} example {self._texts[closest]!r} "
+                   f"(similarity {float(similarities[closest]):.2f})")
+        allowed = label not in SHORT_ASKS or (asks_for_me if label in FOR_THE_ASKER else short)
+        # Only the classifier's first choice may act, and only when sure or close to one of its own
+        # examples: a runner-up at p=0.01 must not run because another tool's example was close.
+        if label != SMALL_TALK and allowed and (probability >= CONFIDENT or float(similarities[closest]) >= self.floor):
             return self._routed(label, text, probability, nearest)
+        if not allowed:
+            nearest += "; an acting tool needs a short, direct request"
         if looks_like_product(product_description(text)):
             return self._routed("estimate_price", text, 0.6, f"reads like a product description; {nearest}")
         return Route(tool=None, confidence=round(probability, 3), reason=f"small talk: {nearest}")
