@@ -39,6 +39,11 @@ _FILLER = re.compile(r"\b(?:new|brand\s+new|the|with|w/|and|for|free\s+shipping|
 # A refurbished or open-box offer is its own product: its price says nothing of a new one's.
 _SECOND_HAND = re.compile(r"\b(?:(?:certified\s+)?refurbished|refurb|renewed|open[\s-]?box|pre-?owned|used)\b", re.I)
 SECOND_HAND = "refurbished"
+
+
+def second_hand(title: str) -> bool:
+    """A refurbished, renewed, open-box or used offer."""
+    return bool(_SECOND_HAND.search(title))
 # A model number: letters and digits together, five or more ("wh1000xm5", "dck240c2"), not an
 # amount with its unit ("128gb", "1000mah").
 _MODEL_NUMBER = re.compile(r"(?=[a-z]*\d)(?=\d*[a-z])[a-z0-9]{5,}")

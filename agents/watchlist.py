@@ -24,6 +24,7 @@ from pydantic import BaseModel
 from agents.claims import claim_line
 from agents.memory import Alert, Memory, deal_key
 from agents.model_words import contains, names_model_words, normalise, required_words
+from agents.price_history import second_hand
 from models.types import MAX_PRICE, Deal, Estimate, TextEmbedder, money
 
 MIGRATIONS = [("watchlist", (
@@ -219,13 +220,18 @@ class Watchlist:
         return found
 
     def _new_low(self, watch_id: int, offers: Sequence[Deal]) -> list[Deal]:
-        """The cheapest offer, when it is under every price this watch has alerted for: one product
-        comes from many retailers, in colours and open-box, and each of those is no news."""
-        if not offers:
-            return []
-        cheapest = min(offers, key=lambda deal: deal.price)
-        lowest = self.memory.rows("SELECT MIN(price) AS p FROM watch_matches WHERE watch_id = ?", (watch_id,))[0]["p"]
-        return [cheapest] if lowest is None or cheapest.price < lowest else []
+        """The cheapest offer when it is under every price this watch has alerted for: one product
+        comes from many retailers and in colours, and each of those is no news. A new offer is
+        compared with new ones only, so an open-box or refurbished price never silences it."""
+        alerted = self.memory.rows("SELECT title, price FROM watch_matches WHERE watch_id = ?", (watch_id,))
+        found = []
+        for used in (False, True):
+            same = [deal for deal in offers if second_hand(deal.title) == used]
+            lows = [row["price"] for row in alerted if used or not second_hand(row["title"])]
+            lows += [deal.price for deal in found]  # a used offer must also beat this scan's new one
+            if same and (cheapest := min(same, key=lambda deal: deal.price)).price < min(lows, default=math.inf):
+                found.append(cheapest)
+        return found
 
     def _progress(self, watch_id: int) -> int:
         rows = self.memory.rows("SELECT checked_through FROM watches WHERE id = ?", (watch_id,))

@@ -73,7 +73,7 @@ class Appraisal(BaseModel):
         e = self.estimate
         return json.dumps({
             "title": self.deal.title, "url": self.deal.url, "price": self.deal.price,
-            "claimed": self.deal.claimed_price,
+            "claimed_price": self.deal.claimed_price,
             "estimate": e.value if e else None, "low": e.low if e else None, "high": e.high if e else None,
             "evidence": ("thin" if e.thin else "enough") if e else "none", "thin": e.thin if e else "",
             "neighbours": [f"{n.title[:80]} ({money(n.price)})" for n in e.evidence[:3]] if e else [],

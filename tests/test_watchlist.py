@@ -133,6 +133,10 @@ def test_a_watch_alerts_only_for_a_new_low(world):
     assert scan(("Sony WH-1000XM5 Headphones, open-box, for $265", "b1"),
                 ("Sony WH-1000XM5 Headphones, blue, for $260", "b2")) == ["$260.00"]  # no new low
     assert scan(("Sony WH-1000XM5 Headphones at Walmart for $255", "c1")) == ["$260.00", "$255.00"]
+    # An open-box offer alerts only as the lowest price yet, and never silences a new one.
+    assert scan(("Sony WH-1000XM5 Headphones, open-box, for $199", "d1"))[-1] == "$199.00"
+    assert scan(("Sony WH-1000XM5 Headphones at Target for $239", "e1"))[-1] == "$239.00"
+    assert scan(("Sony WH-1000XM5 Headphones, refurbished, for $219", "f1"))[-1] == "$239.00"  # no news
 
 
 def test_stopping_a_watch_the_words_do_not_single_out_asks_which(world, embedder):

@@ -173,12 +173,12 @@ class DealTools:
         return text
 
     def watch_product(self, query: str, max_price: float | None = None) -> ToolResult:
-        """Watch for a product: every scan checks new deals against it and alerts once per
-        matching deal (at or under max_price when given)."""
+        """Watch for a product: every scan checks new deals against it and alerts when a match is a
+        new low (at or under max_price when given)."""
         watch = self._watchlist().add(self.owner, query, max_price)
         need = f" (a match must name {', '.join(watch.required)})" if watch.required else ""
         return ToolResult(text=f"Watching {watch.describe()}{need}. Every scan checks it; "
-                               "you get one alert per matching deal.", data=watch.model_dump(mode="json"))
+                               "you get an alert when a match is its lowest price yet (new and open-box/refurbished apart).", data=watch.model_dump(mode="json"))
 
     def list_watches(self) -> ToolResult:
         """List the products the user is watching, with their numbers and price ceilings."""
