@@ -177,6 +177,9 @@ def test_a_price_cap_too_large_to_be_a_number_is_no_cap() -> None:
     ("best deals under 0 dollars", (None, "0 dollars")), ("under -5 dollars", (None, "-5 dollars")),
     ("under -$5", (None, "-$5")), ("under $-5", (None, "$-5")), ("under 1e308", (None, "1e308")),
     ("under $1e3", (None, "$1e3")), ("under $inf", (None, "$inf")), ("under $5,000,000", (None, "$5,000,000")),
+    ("best deals under nan dollars", (None, "nan dollars")), ("deals under NaN", (None, "NaN")),
+    ("under infinity dollars", (None, "infinity dollars")), ("under minus 5 dollars", (None, "minus 5 dollars")),
+    ("deals under nancy", (None, None)),
     ("up to 5 deals", (None, None)), ("discounts under 20%", (None, None)), ("show me the deals", (None, None)),
 ])
 def test_a_price_filter_is_usable_or_said_as_written(text: str, found: tuple) -> None:

@@ -124,8 +124,9 @@ _CAP_BEFORE = re.compile(_CAP_WORDS + _AMOUNT, re.I)
 # Any amount written after a cap word, also one no price can meet or that is no plain number
 # ("0 dollars", "-$5", "$-5", "1e308", "$1e3", "$inf", "$nan"): it is said to be unusable, never dropped.
 _WRITTEN_CAP = re.compile(
-    _CAP_WORDS + r"(?P<amount>[-−]?\s?[$€£]?\s?[-−]?\s?(?:\d[\d,]*(?:\.\d+)?(?:e[+-]?\d+)?|\.\d+)(?:\s?[kK])?(?![\w.])"
-    r"\s?[$€£]?|[-−]?\s?[$€£]\s?[-−]?\s?(?:inf(?:inity)?|nan)(?![\w.]))" + _UNIT + _NOT_MONEY, re.I)
+    _CAP_WORDS + r"(?P<amount>(?:[-−]|minus\s)?\s?[$€£]?\s?[-−]?\s?(?:\d[\d,]*(?:\.\d+)?(?:e[+-]?\d+)?|\.\d+)"
+    r"(?:\s?[kK])?(?![\w.])\s?[$€£]?|(?:[-−]|minus\s)?\s?[$€£]?\s?[-−]?\s?(?:inf(?:inity)?|nan)(?![\w.]))"
+    + _UNIT + _NOT_MONEY, re.I)
 _CAP_AFTER = re.compile(_AMOUNT + r"\s*(?:or\s+less|or\s+under|max(?:imum)?|tops|and\s+under)\b", re.I)
 _LIMIT = re.compile(
     r"\btop\s+(?P<a>\d{1,2}|[a-z]+)\b|\b(?P<b>\d{1,2}|[a-z]+)\s+(?:best\s+|top\s+|cheapest\s+|good\s+|biggest\s+)?"
