@@ -7,7 +7,6 @@ import logging
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from agents.chat.model_breaker import ModelBreaker
 from agents.chat.planner import PlanningAgent
 from agents.chat.router import Router
 from agents.chat.small_talk import SmallTalk
@@ -22,6 +21,7 @@ from agents.scanner import Scanner
 from agents.settings_store import RunSettings, SettingsStore
 from agents.watchlist import Watchlist
 from agents.workflow import DealPipeline
+from models.breaker import ModelBreaker
 from models.config import Settings
 from models.llm import ChatModel
 from models.providers import make_chat_model

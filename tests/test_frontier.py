@@ -8,6 +8,7 @@ import pytest
 
 from agents.pricing.frontier import FrontierAgent, frontier_asks_llm, neighbour_estimate
 from agents.pricing.text import DescriptionError, clean_description
+from models.breaker import ModelBreaker
 from models.llm import ChatResponse, FakeChatModel, ToolCall
 from models.text import first_amount as parse_price_text
 from models.types import Neighbour
@@ -91,6 +92,24 @@ def test_failing_llm_falls_back() -> None:
     estimate = FrontierAgent(FakeStore(NEIGHBOURS), llm, trust_llm=True).estimate("speaker")
     assert estimate.value == pytest.approx(neighbour_estimate(NEIGHBOURS), abs=0.01)
     assert "failed" in estimate.note
+
+
+def test_a_failed_llm_is_skipped_for_a_while_then_asked_again() -> None:
+    """A re-check of issue 16: with the hosted model dead, every estimate still asked it (8
+    requests, ~6 s each)."""
+    clock = [0.0]
+    llm = FakeChatModel([], name="openai:gpt-4o-mini")
+    agent = FrontierAgent(FakeStore(NEIGHBOURS), llm, trust_llm=True)
+    agent.breaker = ModelBreaker(open_s=60, clock=lambda: clock[0])
+    agent.estimate("speaker")
+    asked = len(llm.requests)
+    assert asked > 0
+    second = agent.estimate("speaker")
+    assert len(llm.requests) == asked and "skipped for a while" in second.note
+    assert second.value == pytest.approx(neighbour_estimate(NEIGHBOURS), abs=0.01)
+    clock[0] = 61
+    llm.replies.append(answer(110.0))
+    assert agent.estimate("speaker").value == 110.0  # tried again after the pause, and it works
 
 
 def test_trust_follows_the_provider_unless_configured() -> None:

@@ -3,8 +3,8 @@
 import json
 from types import SimpleNamespace
 
-from agents.chat.model_breaker import ModelBreaker
 from agents.chat.planner import PlanningAgent, Reply, ToolResult, ToolStep
+from models.breaker import ModelBreaker
 from models.llm import ChatResponse, FakeChatModel, Tool, ToolCall
 
 

@@ -22,8 +22,8 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel
 
-from agents.chat.model_breaker import ModelBreaker
 from agents.chat.small_talk import HELP, SmallTalk, canned_reply
+from models.breaker import ModelBreaker
 from models.llm import ChatModel, Message, ProviderError, Tool
 
 SYSTEM_PROMPT = """You are DealScout, an assistant that finds deals and says what products are worth.

@@ -25,6 +25,7 @@ from pydantic import BaseModel, Field
 
 from agents.pricing.lexical import LexicalIndex
 from agents.pricing.text import clean_descriptions
+from models.breaker import ModelBreaker
 from models.config import Settings
 from models.embeddings import Embedder
 from models.llm import ChatModel, Message, ProviderError, structured
@@ -100,6 +101,7 @@ class FrontierAgent:
         self.store = store
         self.lexical = lexical
         self.llm = llm
+        self.breaker = ModelBreaker()  # a dead model is skipped for a minute, not asked per estimate
         self.trust_llm = trust_llm and llm is not None
         self.k = k
         self.sharpness = sharpness
@@ -127,6 +129,8 @@ class FrontierAgent:
     def _ask_llm(self, description: str, neighbours: list[Neighbour]) -> tuple[float | None, str]:
         """The LLM's number, or None and why it is not used."""
         assert self.llm is not None
+        if not self.breaker.allows():
+            return None, f"{self.llm.name} is skipped for a while: it failed ({self.breaker.error})"
         messages = price_messages(description, neighbours)
         try:
             value: float | None = structured(self.llm, messages, PriceAnswer, max_tokens=50).price
@@ -134,7 +138,9 @@ class FrontierAgent:
             try:  # some models will not fill a tool call; read a plain answer instead
                 value = first_amount(self.llm.chat(messages, max_tokens=20).content)
             except ProviderError as err:
+                self.breaker.failed(str(err).splitlines()[0][:120] if str(err) else type(err).__name__)
                 return None, f"{self.llm.name} failed ({str(err)[:120]})"
+        self.breaker.worked()
         if value is None:
             return None, f"{self.llm.name} gave no number"
         low, high = plausible_range(neighbours)

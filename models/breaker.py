@@ -1,4 +1,4 @@
-"""When the configured planner model is down, stop asking it for a while.
+"""When a configured model is down, stop asking it for a while (the planner's, the frontier's).
 
 A dead hosted model costs each message its timeouts and retries (3-21 s, 4+ requests) before the
 local router answers. After a failure the breaker is open: for `open_s` seconds every session
