@@ -573,8 +573,10 @@ def scan_dry_run(feeds: list[str], json_out: bool, cfg: Settings, *, price: bool
     from agents.wiring import Services
 
     services = Services(cfg)
-    saved = services.settings_store.load()  # what a real scan uses: the app's saved feeds and threshold
-    feeds = feeds or saved.feeds
+    # What a real scan uses: the app's saved feeds and threshold, read only when the app has saved
+    # any (a dry run creates nothing).
+    saved = services.settings_store.load() if cfg.database.is_file() else None
+    feeds = feeds or (saved.feeds if saved else cfg.feeds)
     with FeedFetcher(allow_private=cfg.allow_private_feeds) as fetcher:
         try:
             scanner = services.scanner(fetcher)
@@ -591,7 +593,7 @@ def scan_dry_run(feeds: list[str], json_out: bool, cfg: Settings, *, price: bool
             pricer = services.pricer
         except ValueError as err:
             fail(str(err))
-        appraisals = appraise(result.deals, pricer, saved.threshold)
+        appraisals = appraise(result.deals, pricer, saved.threshold if saved else cfg.threshold)
     if json_out:
         for line in [a.json_line() for a in appraisals] or result.json_lines()[:len(result.deals)]:
             print(line)
