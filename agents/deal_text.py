@@ -74,11 +74,13 @@ _ROUNDUP = re.compile(
 
 
 # "Free w/ purchase of X", "FREE with Pixel 10 purchase", "Buy a Pixel 10, get Buds free", "Free Buds
-# when you buy a Pixel 10"; not a same-product BOGO ("Buy 1, get 1 free") nor "free shipping w/ $39".
+# when you buy a Pixel 10", "Free Echo Dot with Ring Video Doorbell"; not a same-product BOGO ("Buy 1, get 1 free") nor "free shipping w/ $39".
 _FREE_WITH_PURCHASE = re.compile(
     r"\bfree\s+(?:w/|with)\s*.{0,60}?\b(?:purchase|order|buy)\b"
     r"|\bbuy\s+(?!(?:one|1|two|2|three|3)\b).{0,80}?\bget\b.{0,60}?\bfree\b"
-    r"|\bfree\b.{0,60}?\b(?:when|if)\s+you\s+(?:buy|purchase|order)\b", re.I)
+    r"|\bfree\b.{0,60}?\b(?:when|if)\s+you\s+(?:buy|purchase|order)\b"
+    r"|\bfree\b.{0,60}?(?:\bw/|\bwith\b)\s*(?:the\s+|a\s+|any\s+)?purchase\b"
+    r"|^(?:get\s+(?:a\s+)?)?free\s+(?!shipping|delivery|returns|pickup|trial)\w.{0,60}?\s(?:w/|with)\s+(?!\$)", re.I)
 
 
 def free_with_purchase(title: str) -> bool:

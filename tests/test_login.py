@@ -60,7 +60,9 @@ def test_wrong_passwords_on_the_mcp_server_count_like_the_login_form(tmp_path):
                      launch=launch) as app:
         probes = [httpx.get(f"{app.url}{path}", timeout=30).status_code for path in
                   [".well-known/oauth-protected-resource/gradio_api/mcp", "gradio_api/mcp/"] * 10]
-        assert probes == [401] * 20  # asked without credentials: refused, but no login was tried
+        no_password = [{"authorization": value} for value in ("Bearer xyz", "Basic !!!notb64", "Basic dQ==")]
+        probes += [httpx.get(f"{app.url}gradio_api/mcp/", headers=h, timeout=30).status_code for h in no_password * 4]
+        assert probes == [401] * 32  # asked without a user and password: refused, but no login was tried
         assert mcp_status(app.url, "s3cret") != 401 and login(app.url, "tester", "s3cret") == 200
         assert [mcp_status(app.url, f"guess{i}") for i in range(20)] == [401] * 20
         assert mcp_status(app.url, "s3cret") == 401  # inside the wait: refused all the same

@@ -33,13 +33,13 @@ class McpBasicAuth:
     def allowed(self, given: bytes) -> bool:
         if self.check is None:
             return any([hmac.compare_digest(given, expected) for expected in self.expected])  # each compared
-        if not given.startswith(b"Basic "):  # no credentials, no login try: a probe must not lock anyone out
+        if not given.startswith(b"Basic "):  # no credentials (none, Bearer): no login try, no lockout
             return False
         try:
-            user, _, password = base64.b64decode(given.removeprefix(b"Basic "), validate=True).decode().partition(":")
-        except ValueError:  # not base64, or not UTF-8: a wrong password like any other
-            user = password = ""
-        return self.check(user, password)
+            user, colon, password = base64.b64decode(given.removeprefix(b"Basic "), validate=True).decode().partition(":")
+        except ValueError:  # not base64, or not UTF-8: no user and password, so no login try either
+            return False
+        return bool(colon) and self.check(user, password)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and MCP_PATH in scope["path"]:
