@@ -193,3 +193,18 @@ def test_nothing_built_means_no_agents_and_a_clear_hint(tmp_path: Path) -> None:
     assert pricers(settings) == {}
     with pytest.raises(ValueError, match="train forest"):
         load_pricer("forest", settings)
+
+
+def test_an_estimate_above_the_old_ceiling_can_qualify() -> None:
+    """Nothing caps an answer at the catalogue's $999.49: members that price a laptop at ~$2,400
+    make the ensemble say so, and the laptop offered at half that is an alert."""
+    from agents.workflow import qualify
+    from models.types import Deal
+
+    prices, values = synthetic(400, seed=6)  # validation prices all below $700
+    agent = EnsembleAgent([TablePricer("good", {"laptop": 2400.0}), TablePricer("biased", {"laptop": 2600.0})],
+                          fit_ensemble(values, prices, level=0.8))
+    estimate = agent.estimate("laptop")
+    assert estimate.value > 1500 and not estimate.thin
+    offer = Deal(title="laptop", description="laptop", price=round(estimate.low * 0.9, 2), url="u", guid="g")
+    assert offer.price > 999.49 and qualify(offer, estimate, threshold=50.0) is not None
