@@ -6,7 +6,7 @@ deliveries are retried with backoff now, and stay pending to be retried at the n
 
 Each delivery carries the notification's idempotency key: generic webhooks (json://, xml://,
 form://) get it as an `Idempotency-Key` header and an `idempotency_key` field, so a receiver can
-drop the one repeat that a crash between sending and marking causes (see agents/memory.py).
+drop the one repeat that a crash between sending and marking causes (see agents/memory/notifications.py).
 Each channel's attempt is recorded before it is sent and confirmed as soon as the channel accepts,
 so a delivery a crash cut off is resumed only on the channels that did not confirm. Services with
 no place for the key (push, chat, mail) may still show a repeat when the kill fell between the

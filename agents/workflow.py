@@ -1,7 +1,7 @@
 """The deal workflow: scan -> price new deals -> opportunities -> notify the best -> record.
 
 Each step is one transaction in memory, so a crash anywhere leaves work the next run finishes,
-and nothing is notified twice (see agents/memory.py).
+and nothing is notified twice (see agents/memory/).
 """
 
 from __future__ import annotations
