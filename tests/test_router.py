@@ -9,15 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agents.chat.router import (
-    Route,
-    Router,
-    looks_like_product,
-    price_cap,
-    price_filter,
-    product_description,
-    result_limit,
-)
+from agents.chat.arguments import price_cap, price_filter, product_description, result_limit
+from agents.chat.router import Route, Router, looks_like_product
 from models.embeddings import Embedder
 
 BENCHMARK = Path(__file__).resolve().parents[1] / "benchmarks" / "routing.py"
