@@ -41,13 +41,24 @@ _LIMIT = re.compile(
 _ID = re.compile(r"(?:\b(?:deal|opportunity|opp|notification|alert|item|number|no\.?|id)\s*#?\s*|#\s*)(?P<id>\d{1,9})\b", re.I)
 _NOTIFY_VERB = re.compile(
     r"^(?:keep\s+me\s+(?:posted|updated|informed)|(?:re-?)?(?:notify|alert|ping|text|e-?mail|message|remind|send|push)"
-    r"(?:\s+(?:me|us))?(?:\s+(?:a|an|the))?(?:\s+(?:alert|notification|notice|message|email|text|push)s?)?(?:\s+again)?)\b",
+    r"(?:\s+(?:me|us))?(?:\s+(?:a|an|the))?(?:\s+(?:push\s+)?(?:alert|notification|notice|message|email|text|push)s?)?(?:\s+again)?)\b",
     re.I)
 _DESTINATION = re.compile(r"^(?:to|via|by)\s+(?:my\s+)?(?:phone|e-?mail|inbox|telegram|slack|pushover|sms|text)\b", re.I)
 _ABOUT = re.compile(r"^(?:about|on|for|regarding|re:?|abt|of)\b\s*", re.I)
 _ABOUT_ANYWHERE = re.compile(r"\b(?:about|regarding|abt)\s+(?P<rest>.+)$", re.I)
 _DETERMINERS = re.compile(r"^(?:(?:the|that|this|these|those|a|an|my|your)\s+)+", re.I)
 _TRAILING = re.compile(r"(?:[\s,.!?;:]|\b(?:deals?|offers?|please|pls|again|now|thanks)\b)+$", re.I)
+_ORDINALS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7,
+             "eighth": 8, "ninth": 9, "tenth": 10, "last": -1}
+# "the second deal", "the 2nd one", "the last one": a place in the list of deals the chat showed.
+_PLACE = re.compile(r"(?:the\s+)?(?:(?P<word>first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|last)"
+                    r"|(?P<number>\d{1,2})(?:st|nd|rd|th))(?:\s+(?:one|deal|opportunity|offer|item|result|find|bargain))?",
+                    re.I)
+_EXPLAIN_VERB = re.compile(r"^(?:explain|break\s*down)\s+", re.I)
+# "explain the Sony deal": a found deal named by its product.
+_EXPLAIN_DEAL = re.compile(r"^(?:explain|break\s*down)\s+(?:the\s+|that\s+|this\s+)?"
+                           r"(?P<q>(?!(?:why|how|what|which|your|my|the|that|this|it)\b)[^?]{1,80}?)"
+                           r"\s+(?:deal|offer|opportunity)\W*$", re.I)
 _EXPLAIN_TARGET = re.compile(r"\b(?:estimate|valuation|price|value|number|appraisal)\s+(?:for|of|on)\s+(?P<q>.+)$", re.I)
 _DESCRIPTION_FORMS = [re.compile(p, re.I) for p in (
     r"^how\s+much\s+(?:is|are)\s+(?P<d>.+?)\s+worth\W*$",
@@ -125,6 +136,23 @@ def product_description(message: str) -> str:
     return text
 
 
+def listed_place(text: str) -> int | None:
+    """2 for "the second deal" or "the 2nd one", -1 for "the last one": the place, in the list of
+    deals the chat showed, that `text` (all of it) names; None when it names something else."""
+    match = _PLACE.fullmatch(text.strip(" .,!?"))
+    if match is None:
+        return None
+    return _ORDINALS[match["word"].lower()] if match["word"] else int(match["number"])
+
+
+def _found_deal(query: str) -> dict[str, Any]:
+    """A found deal's arguments: its place in the list when the query names one, else the query."""
+    if not query:
+        return {}
+    place = listed_place(query)
+    return {"position": place} if place is not None else {"query": query}
+
+
 def notify_arguments(message: str) -> dict[str, Any]:
     lead = without_lead_in(message)
     found = _ID.search(lead)
@@ -140,13 +168,16 @@ def notify_arguments(message: str) -> dict[str, Any]:
         rest = about["rest"] if about else ""
     rest = _DESTINATION.sub("", _ABOUT.sub("", _tidy(rest), count=1)).strip()
     query = _tidy(re.sub(r"\s+(?:to|via|by)\s+(?:my\s+)?(?:phone|e-?mail|inbox|sms)\b.*$", "", rest, flags=re.I))
-    return {"query": query} if query else {}
+    return _found_deal(query)
 
 
 def explain_arguments(message: str) -> dict[str, Any]:
-    match = _EXPLAIN_TARGET.search(message)
-    query = _tidy(match["q"]) if match else ""
-    return {"query": query} if query else {}
+    lead = without_lead_in(message)
+    match = _EXPLAIN_TARGET.search(lead) or _EXPLAIN_DEAL.match(lead)
+    if match:
+        return _found_deal(_tidy(match["q"]))
+    place = listed_place(_EXPLAIN_VERB.sub("", lead, count=1))
+    return {"position": place} if place is not None else {}
 
 
 def arguments_for(tool: str | None, message: str) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from models.types import Estimate, Pricer, money
 TOOL_NAMES = ("estimate_price", "scan_deals", "list_opportunities", "notify_user", "explain_estimate",
               "watch_product", "list_watches", "unwatch", "change_settings")
 MAX_PRICE_FILTER = 1_000_000.0  # dollars; a cap above it (or not above $0) is a mistake, not a filter
+LIST_LIMIT = 5  # deals a list shows unless asked for more
 
 
 def price_filter_refusal(written: str) -> str:
@@ -71,6 +72,7 @@ class DealTools:
         self.settings = settings  # where changed settings are saved (they last across restarts)
         self.explained: int | None = None  # the found deal explain_estimate last told about (its chart)
         self.last: tuple[str, Estimate] | None = None
+        self.listed: list[int] = []  # the ids of the deals this chat showed last, in order ("the second deal")
 
     def tools(self) -> list[Tool]:
         return [Tool.from_function(getattr(self, name)) for name in TOOL_NAMES]
@@ -107,11 +109,13 @@ class DealTools:
         except ScanBusy:
             return ToolResult(text="A scan is already running; its deals will show up shortly.")
         lines = [f"Scan finished: {report.summary()}."]
-        lines += [describe_opportunity(o) for o in report.opportunities[:5]]
+        shown = report.opportunities[:LIST_LIMIT]
+        lines += [describe_opportunity(o) for o in shown]
+        self.listed = [o.id for o in shown] or self.listed
         lines += [f"Feed problem: {f.line()}" for f in report.scan.failed_feeds]
         return ToolResult(text="\n".join(lines), data=report.model_dump(mode="json"))
 
-    def list_opportunities(self, max_price: float | None = None, limit: int = 5) -> ToolResult:
+    def list_opportunities(self, max_price: float | None = None, limit: int = LIST_LIMIT) -> ToolResult:
         """List the best deals found so far (largest saving first), optionally under a price cap."""
         if max_price is not None and not (math.isfinite(max_price) and 0 < max_price <= MAX_PRICE_FILTER):
             raise ValueError(price_filter_refusal(f"${max_price:g}"))
@@ -119,12 +123,14 @@ class DealTools:
         if not found:
             cap = f" under {money(max_price)}" if max_price is not None else ""
             return ToolResult(text=f"No deals{cap} found yet. Ask me to scan for deals now.", data=[])
+        self.listed = [o.id for o in found]
         return ToolResult(text="\n".join(describe_opportunity(o) for o in found),
                           data=[o.model_dump(mode="json") for o in found])
 
-    def notify_user(self, opportunity_id: int | None = None, query: str = "") -> ToolResult:
-        """Send the user an alert about one found deal, chosen by its id or by words in its title."""
-        opportunity = self._find(opportunity_id, query)
+    def notify_user(self, opportunity_id: int | None = None, query: str = "", position: int | None = None) -> ToolResult:
+        """Send the user an alert about one found deal, chosen by its id, by words in its title or by
+        its position in the list of deals last shown (1 the first, -1 the last)."""
+        opportunity = self._find(opportunity_id, query, position)
         alert = self.messenger.compose(opportunity)
         sent_before = self.memory.notification(alert.key)
         if sent_before is not None and sent_before.status == "delivered":
@@ -138,12 +144,13 @@ class DealTools:
         return ToolResult(text=f"Could not deliver yet ({'; '.join(report.errors) or 'pending'}); "
                                "it stays queued and will be retried.")
 
-    def explain_estimate(self, query: str = "") -> ToolResult:
-        """Explain the evidence behind the last estimate, or behind a found deal named by words."""
-        if not query.strip() and self.last is None:
+    def explain_estimate(self, query: str = "", position: int | None = None) -> ToolResult:
+        """Explain the evidence behind the last estimate, or behind a found deal named by words or
+        by its position in the list of deals last shown (1 the first, -1 the last)."""
+        if not query.strip() and position is None and self.last is None:
             raise ValueError("nothing to explain yet: ask me what something is worth first")
-        if query.strip():
-            opportunity = self._find(None, query)
+        if query.strip() or position is not None:
+            opportunity = self._find(None, query, position)
             self.explained = opportunity.id
             evidence = self.memory.evidence(opportunity.id)
             estimate = opportunity.estimate
@@ -213,7 +220,9 @@ class DealTools:
             raise ValueError("watches are not enabled in this setup")
         return self.pipeline.watchlist
 
-    def _find(self, opportunity_id: int | None, query: str) -> StoredOpportunity:
+    def _find(self, opportunity_id: int | None, query: str, position: int | None = None) -> StoredOpportunity:
+        if position is not None and opportunity_id is None:
+            opportunity_id = self._listed_at(position)
         candidates = self.memory.list_opportunities(order="best", limit=200)
         if opportunity_id is not None:
             match = [o for o in candidates if o.id == opportunity_id]
@@ -225,3 +234,25 @@ class DealTools:
         if not match:
             raise ValueError("no found deal matches that; ask me to list the deals first")
         return match[0]
+
+    def _listed_at(self, position: int) -> int:
+        """The id of the deal at `position` (1 the first, -1 the last) of the list this chat showed
+        last, or, before it showed one, of the list it would show: the best deals first."""
+        listed, where = self.listed, "the list I showed"
+        if not listed:
+            listed = [o.id for o in self.memory.list_opportunities(order="best", limit=LIST_LIMIT)]
+            where = "the list of best deals"
+        if not listed:
+            raise ValueError("no deals found yet: ask me to scan for deals first")
+        if position == 0 or abs(position) > len(listed):
+            raise ValueError(f"there is no {_ordinal(position)} deal: {where} has {len(listed)}; "
+                             "name the deal or give its #number instead")
+        return listed[position - 1 if position > 0 else position]
+
+
+def _ordinal(n: int) -> str:
+    """1st, 2nd, 3rd, 4th, 11th, 22nd; a negative n counts from the end ("2nd from last")."""
+    if n < 0:
+        return f"{_ordinal(-n)} from last"
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
