@@ -108,3 +108,28 @@ def test_the_chat_alerts_about_the_second_listed_deal(tools) -> None:
     planner = PlanningAgent(FakeChatModel([]), tools, Router(NoEmbedder()), native_tools=False)
     replies = [e for e in planner.run("send me a push notification about the second deal") if isinstance(e, Reply)]
     assert replies[-1].text.startswith("Sent via") and "Sony" in replies[-1].text
+
+
+@pytest.mark.parametrize(("message", "query"), [
+    ("forget about the Steam Deck", "Steam Deck"),
+    ("forget the Steam Deck", "Steam Deck"),
+    ("Forget about the Steam Deck please", "Steam Deck"),
+    ("don't alert me about the roomba anymore", "roomba"),
+    ("don't alert me about the roomba", "roomba"),
+    ("do not notify me about the Steam Deck any more", "Steam Deck"),
+    ("dont tell me about the roomba anymore", "roomba"),
+    ("no more alerts for the roomba", "roomba"),
+    ("stop alerting me about the roomba", "roomba"),
+    ("stop sending me alerts about the Steam Deck", "Steam Deck"),
+])
+def test_forgetting_a_product_stops_watching_it(message, query) -> None:
+    route = Router(NoEmbedder()).route(message)
+    assert (route.tool, route.arguments) == ("unwatch", {"query": query})
+
+
+@pytest.mark.parametrize("message", ["forget it", "forget about it", "never mind", "nevermind, forget it",
+                                     "never mind, forget that", "don't scan", "do not scan the feeds",
+                                     "don't alert me"])
+def test_forget_it_never_mind_and_dont_scan_do_nothing(router, message) -> None:
+    route = router.route(message)
+    assert route.tool is None, route.reason

@@ -78,6 +78,11 @@ _COMMANDS: list[tuple[str, re.Pattern[str]]] = [
 ]
 
 _COMMANDS[:0] = [*SETTINGS_COMMANDS, *WATCH_COMMANDS]  # first: "alert me when X drops under $250"
+# "don't scan", "don't alert me": a command said not to run asks for nothing (the unwatch rules, tried
+# first, take "don't alert me about the roomba").
+_NEGATED_COMMAND = re.compile(
+    r"^(?:don['’]?t|do\s+not|never)\s+(?:scan|notify|alert|ping|text|e-?mail|message|send|push|remind|refresh|run)"
+    r"(?:\s+(?:me|us|it|them|anything|anyone|now|again|yet|today|the\s+feeds?|for\s+(?:new\s+)?deals|please))*\W*$", re.I)
 FOR_THE_ASKER = {"notify_user", "watch_product"}  # they send alerts: a short ask that says "me"
 SHORT_ASKS = {*FOR_THE_ASKER, "unwatch", "change_settings"}  # they act: never on long (pasted) text
 
@@ -86,7 +91,7 @@ _CONVERSATIONAL_START = re.compile(
     r"^(?:what|what's|whats|how|who|why|when|where|which|can|could|would|will|should|shall|do|does|did|is|are"
     r"|am|i|i'm|im|i've|i'd|my|you|you're|ur|u|we|let's|lets|tell|please|pls|thanks|thank|thx|ty|hi|hello|hey"
     r"|yo|ok|okay|sure|yes|no|nope|yeah|yep|lol|haha|good|great|nice|cool|bye|sorry|wow|hmm+|oh|ah|well|so"
-    r"|and|but|not|that's|it's)\b", re.I)
+    r"|and|but|not|that's|it's|never|nevermind)\b", re.I)
 # Product titles are capitalised; a message opening on a lowercase command is someone talking.
 _COMMAND_START = re.compile(r"^(?:forget|keep|stop|remove|cancel|delete|drop|show|list|find|send|give|let|remind"
                             r"|check|look|search|track|watch|limit|only|set|change|add|put|get|go|tell)\b")
@@ -144,6 +149,8 @@ class Router:
         for tool, pattern in _COMMANDS:
             if pattern.match(lead):
                 return self._routed(tool, text, 0.95, f"explicit {tool} request")
+        if _NEGATED_COMMAND.match(lead):
+            return Route(tool=None, confidence=0.95, reason="a command said not to run: nothing to do")
         url = URL.search(text)
         if url:
             return Route(tool="estimate_price", arguments={"url": url.group().rstrip(".,;!?)")},

@@ -9,6 +9,17 @@ from typing import Any
 
 WATCH_TOOLS = ("watch_product", "list_watches", "unwatch")
 
+# Stopping the alerts about a product is stopping its watch: "forget (about) the Steam Deck", "don't
+# alert me about the roomba (anymore)", "stop notifying me about X". "forget it", "don't tell me about
+# that" name nothing, so they are small talk.
+_NO_MORE_ALERTS = (r"forget(?:\s+about)?|(?:i\s+)?(?:don['’]?t|do\s+not|never)\s+(?:alert|notify|tell|ping|text|e-?mail"
+                   r"|message|warn|bother)\s+(?:me|us)\s+(?:about|of|on|regarding|for)"
+                   r"|stop\s+(?:alerting|notifying|telling|pinging|texting|e-?mailing|messaging|bugging|bothering)"
+                   r"\s+(?:me|us)\s+(?:about|of|on|regarding|for)"
+                   r"|stop\s+sending\s+(?:me|us)\s+(?:any\s+)?(?:price\s+)?(?:alerts?|notifications?|pings?|e-?mails?"
+                   r"|texts?|messages?)\s+(?:about|for|on|regarding)")
+_NAMES_SOMETHING = r"(?!(?:about\s+)?(?:it|them|everything|all|what|i)\b)(?!(?:that|this)\s*(?:[.!,;]|$))"
+
 # "alert me when/if ..." is a watch only when it speaks of a price or a drop; "alert me when the
 # Instant Pot deal is still on" asks about a found deal (notify_user).
 _PRICE_TALK = r"(?=.*(?:\b(?:drops?|falls?|dips?|under|below|cheaper|cheap|less\s+than|on\s+sale|price|deal\s+on|sale\s+on|goes\s+down)\b|\$\s?\d|\d\s*(?:dollars|bucks)))"
@@ -24,6 +35,7 @@ WATCH_COMMANDS: list[tuple[str, re.Pattern[str]]] = [
         r"|^(?:remove|delete|cancel|drop|clear)\s+(?:the\s+|my\s+|that\s+)?(?:watch|price\s+alert|tracking)\b"
         r"|^(?:remove|delete|drop)\b.{0,80}\bfrom\s+(?:my\s+|the\s+)?watch\s*list\b"
         r"|^(?:i\s+)?(?:don'?t|do\s+not|no\s+longer)\s+(?:need\s+to\s+)?(?:watch|track)\b"
+        r"|^(?:" + _NO_MORE_ALERTS + r")\s+" + _NAMES_SOMETHING + r"\S"
         r"|^no\s+more\s+(?:price\s+)?(?:alerts?|notifications?|pings?)\s+(?:for|about|on)\b"
         r"|^(?:i\s+)?(?:don'?t|do\s+not|no\s+longer)\s+(?:need|want)\s+(?:any\s+)?(?:price\s+)?(?:alerts?|notifications?)\s+(?:for|about|on)\b"
         r"|^.{0,80}[,;]\s*(?:and\s+|so\s+)?(?:stop|quit)\s+(?:watching|tracking|monitoring)\b"
@@ -57,6 +69,7 @@ _LEAD = re.compile(
     r"|watch(?:\s+out)?(?:\s+for)?|track(?:\s+the\s+price\s+of)?|monitor(?:\s+the\s+price\s+of)?"
     r"|keep\s+(?:an?\s+)?(?:eye|watch|tabs)(?:\s+out)?\s+(?:on|for)(?:\s+the\s+prices?\s+(?:of|for))?|add|put"
     r"|(?:i'?m|i\s+am)\s+(?:looking|searching|hunting|shopping)\s+for|i\s+(?:don'?t|do\s+not)\s+care\s+about"
+    r"|" + _NO_MORE_ALERTS +
     r"|stop\s+(?:watching|tracking|monitoring)|quit\s+(?:watching|tracking)|un-?watch|un-?track"
     r"|(?:remove|delete|cancel|drop|clear)(?:\s+(?:the|my|that))?(?:\s+(?:watch|price\s+alert|tracking))?(?:\s+(?:for|on|of))?"
     r"|(?:i\s+)?(?:don'?t|do\s+not|no\s+longer)\s+(?:need\s+to\s+)?(?:watch|track))\b\s*", re.I)
