@@ -3,10 +3,13 @@
     .venv/bin/python benchmarks/speed.py [--items N] [--queries N] [--prices N] [--mae N] [--json FILE]
 
 1. raw embedding rate vs vector-store build rate on the same N training items (the ratio is
-   what the store adds on top of embedding), for the torch and the ONNX int8 backend in the
-   same run, and how far their vectors agree (cosine, top-10 neighbour overlap); with --mae N
-   also the ensemble's MAE on N reference-test items with queries embedded by each backend
-   (store and forest as built);
+   what the store adds on top of embedding) for each way of embedding, in the same run: torch
+   float32 (the old default), the default (torch, bf16 where the CPU has it), 128 tokens
+   (DEALSCOUT_EMBEDDING_TOKENS=128) and ONNX int8; how far each one's vectors agree with
+   float32's (cosine, top-10 neighbour overlap); with --mae N the reference protocol's MAE of
+   each: an SVR (the forest agent's regressor) and a 5-nearest-neighbour price (the frontier's
+   retrieval) fitted on the same seeded N training items embedded that way, scored on every
+   reference-test item, each difference to float32 with a 95% paired bootstrap interval;
 2. query latency p50/p95 against the built store (or, if none is built, a store of random
    vectors as large as the catalogue), by vector and by text (embedding included);
 3. single-item price latency p50/p95 per agent and for the ensemble.
@@ -16,12 +19,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from sklearn.svm import SVR
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -39,29 +45,41 @@ def percentiles(seconds: list[float]) -> dict[str, float]:
     return {"p50_ms": round(float(np.percentile(ms, 50)), 2), "p95_ms": round(float(np.percentile(ms, 95)), 2)}
 
 
-BACKENDS = ("torch", "onnx")
+@dataclass(frozen=True)
+class Way:
+    """One way of embedding: the backend, bf16 (None: where the CPU has it) and tokens read."""
+
+    name: str
+    backend: str = "torch"
+    bf16: bool | None = None
+    tokens: int = 256
 
 
-def fresh_embedder(backend: str = "torch", settings: Settings | None = None) -> Embedder:
+WAYS = (Way("torch float32", bf16=False), Way("default (bf16 where native)"),
+        Way("default, 128 tokens", tokens=128), Way("onnx int8", backend="onnx"))
+
+
+def fresh_embedder(way: Way = WAYS[1], settings: Settings | None = None) -> Embedder:
     """Loaded, uncached, remembering nothing: each timing does its own embedding."""
-    embedder = Embedder(backend=backend, onnx_dir=(settings or Settings()).onnx_dir)
+    embedder = Embedder(backend=way.backend, onnx_dir=(settings or Settings()).onnx_dir, bf16=way.bf16,
+                        max_seq_length=way.tokens)
     embedder.embed(["warm-up: load the model outside the timings"])
     return embedder
 
 
-def build_rates(items, backend: str, settings: Settings) -> tuple[dict[str, float], np.ndarray]:
+def build_rates(items, way: Way, settings: Settings) -> tuple[dict[str, float], np.ndarray]:
     texts = [item.text for item in items]
-    embedder = fresh_embedder(backend, settings)
+    embedder = fresh_embedder(way, settings)
     started = time.perf_counter()
     vectors = embedder.embed(texts)
     raw = len(texts) / (time.perf_counter() - started)
     with tempfile.TemporaryDirectory() as tmp:
-        store = VectorStore.open(fresh_embedder(backend, settings), chroma_dir=Path(tmp))
+        store = VectorStore.open(fresh_embedder(way, settings), chroma_dir=Path(tmp))
         started = time.perf_counter()
         store.build(items, progress=False)
         build = len(items) / (time.perf_counter() - started)
     return {"items": len(items), "embed_per_s": round(raw, 1), "build_per_s": round(build, 1),
-            "build_over_embed": round(build / raw, 3)}, vectors
+            "build_over_embed": round(build / raw, 3), "bf16": bool(embedder.bf16)}, vectors
 
 
 def agreement(exact: np.ndarray, fast: np.ndarray, k: int = 10) -> dict[str, float]:
@@ -77,16 +95,33 @@ def agreement(exact: np.ndarray, fast: np.ndarray, k: int = 10) -> dict[str, flo
             f"top{k}_overlap": round(float(np.mean(overlap)), 3)}
 
 
-def reference_mae(settings: Settings, limit: int) -> dict[str, float]:
-    """The ensemble's MAE on `limit` reference-test items, its queries embedded by each backend."""
-    items = load_split(settings.split_dir, REFERENCE_TEST)[:limit]
-    out = {}
-    for backend in BACKENDS:
-        members = pricers(settings, Embedder(backend=backend, onnx_dir=settings.onnx_dir))
-        if "ensemble" not in members or not items:
-            return {}
-        guesses = [e.value for e in members["ensemble"].estimate_batch([item.text for item in items])]
-        out[backend] = round(float(np.mean([abs(g - item.price) for g, item in zip(guesses, items, strict=True)])), 2)
+def reference_mae(settings: Settings, train_items: int, seed: int = 18) -> dict[str, dict[str, object]]:
+    """Each way's reference-protocol MAE from models fitted on its own vectors (section 1 above)."""
+    train = load_split(settings.split_dir, "train")
+    picked = np.random.default_rng(seed).choice(len(train), min(train_items, len(train)), replace=False)
+    fit = [train[i] for i in sorted(picked)]
+    test = load_split(settings.split_dir, REFERENCE_TEST)
+    if not test:
+        return {}
+    log_prices, truth = np.log([i.price for i in fit]), np.array([i.price for i in test])
+    errors: dict[str, dict[str, np.ndarray]] = {}
+    for way in WAYS:
+        embedder = fresh_embedder(way, settings)
+        x_fit, x_test = embedder.embed([i.text for i in fit]), embedder.embed([i.text for i in test])
+        svr = SVR(C=3.0, epsilon=0.1).fit(x_fit, log_prices)  # training/forest.py's chosen candidate
+        nearest = np.argsort(-(x_test @ x_fit.T), axis=1)[:, :5]
+        errors[way.name] = {"svr": np.abs(np.exp(svr.predict(x_test)) - truth),
+                            "knn5": np.abs(np.exp(log_prices[nearest].mean(axis=1)) - truth)}
+    resamples = np.random.default_rng(0).integers(0, len(test), size=(5000, len(test)))
+    base = errors[WAYS[0].name]
+    out: dict[str, dict[str, object]] = {}
+    for name, errs in errors.items():
+        out[name] = {}
+        for model, e in errs.items():
+            difference = e - base[model]
+            low, high = np.percentile(difference[resamples].mean(axis=1), [2.5, 97.5])
+            out[name][model] = {"mae": round(float(e.mean()), 2), "vs_float32": round(float(difference.mean()), 2),
+                                "ci95": [round(float(low), 2), round(float(high), 2)]}
     return out
 
 
@@ -137,10 +172,10 @@ def price_latency(settings: Settings, texts: list[str]) -> dict[str, dict[str, f
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--items", type=int, default=200, help="items for the build-rate test")
+    parser.add_argument("--items", type=int, default=400, help="items for the build-rate test")
     parser.add_argument("--queries", type=int, default=100, help="queries for the latency test")
     parser.add_argument("--prices", type=int, default=30, help="descriptions priced per agent")
-    parser.add_argument("--mae", type=int, default=0, help="reference-test items for the MAE per backend")
+    parser.add_argument("--mae", type=int, default=0, help="training items the MAE models are fitted on (0: no MAE)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
 
@@ -149,20 +184,26 @@ def main() -> None:
     test = load_split(settings.split_dir, "test")
     results: dict[str, object] = {}
 
+    print(f"(load average {os.getloadavg()[0]:.2f} at the start; {os.cpu_count()} CPUs)")
     vectors = {}
-    for backend in BACKENDS:
-        rates, vectors[backend] = build_rates(train[: args.items], backend, settings)
-        results[f"build_{backend}"] = rates
-        print(f"embedding {backend:5} {rates['embed_per_s']:8.1f} items/s  ({rates['items']} training items)")
-        print(f"store build {backend:5} {rates['build_per_s']:6.1f} items/s  = {rates['build_over_embed']:.0%} "
-              f"of the raw embedding rate")
-    agree = results["agreement"] = agreement(vectors["torch"], vectors["onnx"])
-    print(f"onnx vs torch cosine min {agree['cosine_min']}, mean {agree['cosine_mean']}; top-10 neighbours "
-          f"shared {agree['top10_overlap']:.0%}")
+    for way in WAYS:
+        rates, vectors[way.name] = build_rates(train[: args.items], way, settings)
+        results[f"build {way.name}"] = rates
+        agree = results[f"agreement {way.name}"] = agreement(vectors[WAYS[0].name], vectors[way.name])
+        print(f"{way.name:28} embedding {rates['embed_per_s']:6.1f} items/s, store build {rates['build_per_s']:6.1f} "
+              f"items/s ({rates['build_over_embed']:.0%}); vs float32: cosine min {agree['cosine_min']}, mean "
+              f"{agree['cosine_mean']}, top-10 neighbours shared {agree['top10_overlap']:.0%}"
+              f"{'' if way.backend != 'torch' else ', bf16' if rates['bf16'] else ', float32'}"
+              f" (load {os.getloadavg()[0]:.2f})", flush=True)
     if args.mae:
         mae = results["reference_mae"] = reference_mae(settings, args.mae)
-        print("reference MAE " + (", ".join(f"{b} ${v:.2f}" for b, v in mae.items()) or "(no ensemble built)")
-              + f"  ({args.mae} reference-test items; queries by each backend, store and forest as built)")
+        print(f"reference MAE (SVR and 5-NN fitted on {args.mae} training items embedded each way; "
+              f"every reference-test item; difference to float32 with a 95% bootstrap interval):")
+        for name, models in mae.items():
+            print(f"  {name:28} " + "; ".join(f"{m} ${f['mae']:.2f} ({f['vs_float32']:+.2f}, "
+                                              f"{f['ci95'][0]:+.2f} to {f['ci95'][1]:+.2f})" for m, f in models.items()))
+        if not mae:
+            print("  (no reference test split: run `launch.py data` with a reference set)")
 
     queries = [item.text for item in test[: args.queries]]
     embedder = Embedder()

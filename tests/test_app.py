@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from typer.testing import CliRunner
 
 import launch
 from models.llm import FakeChatModel
-from tests.running_app import free_port, running_app
+from tests.running_app import StrictKeywordPricer, free_port, running_app
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL_TALK = "Hi! Happy hunting."
@@ -150,6 +151,55 @@ def test_a_tool_calling_model_sees_the_earlier_turns(tmp_path):
     seen = [(m.role, m.content) for m in llm.requests[-1]["messages"] if m.role in ("user", "assistant")]
     assert seen == [("user", "what is an Anker 737 worth?"), ("assistant", "It is worth about $120."),
                     ("user", "what did I ask?")]  # tool steps stay out of the history
+
+
+class HeldPricer(StrictKeywordPricer):
+    """Every estimate waits until the test releases it; `entered` counts the ones waiting."""
+
+    def __init__(self):
+        self.release = threading.Event()
+        self.entered = threading.Semaphore(0)
+
+    def estimate(self, description: str):
+        self.entered.release()
+        assert self.release.wait(timeout=120), "the test never released the pricer"
+        return super().estimate(description)
+
+
+def test_instant_turns_are_answered_while_other_sessions_slow_turns_run(tmp_path):
+    """The chat ran two turns at a time: two slow ones (a scan, a page fetch, a hosted model)
+    made every other session's greeting and deal list wait behind them. Now only the slow parts
+    keep their own slots (one scan, the local model's one), and instant turns go through."""
+    with running_app(tmp_path, ["traps.xml"], FakeChatModel([SMALL_TALK])) as app:
+        held = HeldPricer()
+        app.services.pricer = held  # each session's toolbox prices with it
+        slow = [Client(app.url, verbose=False).submit(f"what is this worth: Sony WH-1000XM{n} headphones", [],
+                                                      api_name="/chat") for n in (3, 4, 5)]
+        for _ in slow:
+            assert held.entered.acquire(timeout=120), "a price turn never started"
+        quick = Client(app.url, verbose=False)
+        try:
+            assert answer(quick.submit("hello there", [], api_name="/chat").result(timeout=120)[1]).startswith(
+                SMALL_TALK)
+            assert answer(quick.submit("best deals", [], api_name="/chat").result(timeout=120)[1]).startswith(
+                "No deals")
+        finally:
+            held.release.set()
+        assert all("Worth about" in answer(job.result(timeout=120)[1]) for job in slow)
+
+
+def test_gradio_does_not_summarise_every_event_it_kept_after_each_message(app, monkeypatch):
+    """Gradio rebuilt a pandas table of up to 10,000 past events after every event, for a
+    monitoring page the app does not serve (3-7 ms a message, more than a greeting's turn)."""
+    from gradio.queueing import Queue
+
+    tables = []
+    get_df = Queue._get_df
+    monkeypatch.setattr(Queue, "_get_df", staticmethod(lambda records: tables.append(1) or get_df(records)))
+    client = Client(app.url, verbose=False)
+    for message in ["hello there", "best deals", "thanks a lot", "best deals under $100"]:
+        chat(client, message)
+    assert len(tables) <= 1
 
 
 # --- launch.py app: guards and auth ------------------------------------------------------------

@@ -19,7 +19,8 @@ def test_lists_from_env_and_key_aliases(monkeypatch):
 
 def test_bad_values_are_one_line_errors(monkeypatch):
     for name, value in [("DEALSCOUT_THRESHOLD", "cheap"), ("DEALSCOUT_THRESHOLD", "-5"),
-                        ("DEALSCOUT_FEEDS", "[broken"), ("DEALSCOUT_LLM_MAX_RETRIES", "99")]:
+                        ("DEALSCOUT_FEEDS", "[broken"), ("DEALSCOUT_LLM_MAX_RETRIES", "99"),
+                        ("DEALSCOUT_EMBEDDING_TOKENS", "1000")]:
         monkeypatch.setenv(name, value)
         result = CliRunner().invoke(launch.app, ["evaluate", "--model", "constant"])
         assert result.exit_code == 1, (name, value)

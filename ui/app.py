@@ -5,24 +5,21 @@ No business logic here: everything goes through agents.wiring.Services.
 
 from __future__ import annotations
 
-import html
 import logging
-import math
-import re
+import os
 import uuid
 from collections import deque
 from typing import Any
-from urllib.parse import quote, urlsplit
 
 import gradio as gr
 
 from agents.chat.planner import PlanningAgent, Reply, ToolStep
-from agents.chat.tools import describe_estimate
-from agents.pricing import price_report
-from agents.schedule import ScanBusy, schedule
+from agents.schedule import schedule
 from agents.wiring import Services
-from models.llm import Message
-from models.types import Estimate, money
+from models.types import money
+from ui.api import ApiTools
+from ui.chat_view import history_messages, shown_text, step_message
+from ui.deals_view import DEAL_COLUMNS, DEAL_TYPES, DEAL_WIDTHS, deal_rows, evidence_markdown, price_table
 from ui.inputs import ChatPanel, DealTable, number_input, text_input
 from ui.panels import (
     DigestControl,
@@ -40,12 +37,16 @@ EXAMPLES = [
     "Show me the best deals under $200",
     "Explain that estimate",
 ]
-DEAL_COLUMNS = ["id", "deal", "price $", "worth $", "likely range $", "below worth $", "retailer", "link", "found"]
-DEAL_TYPES = ["number", "str", "number", "number", "str", "number", "str", "markdown", "str"]
-DEAL_WIDTHS = ["5%", "33%", "8%", "8%", "10%", "9%", "9%", "9%", "9%"]
 MAX_SCAN_EVERY_MINUTES = 7 * 24 * 60
 MAX_THRESHOLD = 1_000_000.0
-
+# Chat turns run at once. Most are instant (fixed small talk, the deals list, a price from the
+# loaded models); the slow parts keep their own slots: one scan (agents/schedule.py), one local
+# model reply (agents/chat/small_talk.py), llama.cpp's lock. Two at a time made every session
+# wait behind two scans or two hosted-model turns.
+CHAT_AT_ONCE = 16
+# Gradio summarises every event it keeps (up to 10,000) with pandas after each one, for a
+# monitoring page this app does not serve: 3-7 ms a message, more than a greeting's whole turn.
+GRADIO_ANALYTICS_EVERY = "1000"
 
 ACTIVITY_LOGGERS = ("agents", "dealscout")
 
@@ -65,106 +66,6 @@ class LogBuffer(logging.Handler):
         return "\n".join(reversed(self.lines))
 
 
-_MARKUP = re.compile(r"<(?=[A-Za-z/!?])|&(?=#?\w+;)")
-
-
-def shown_text(text: str) -> str:
-    """Chat text is shown as typed or found: markup in it (feed titles, pasted pages) is shown as
-    text, never run; Markdown still renders. Only a '<' that could open a tag and an '&' that
-    could start an entity are escaped, so API clients get "AT&T, 5 < 10" as plain text."""
-    return _MARKUP.sub(lambda m: html.escape(m.group()), text)
-
-
-def argument_text(value: Any, shown: int = 40) -> str:
-    """An argument as a step's title shows it; a text cut short says so ('…'), so it is not read
-    as what the tool was given."""
-    if isinstance(value, str):
-        return repr(value if len(value) <= shown else value[:shown] + "…")
-    return f"{value:g}" if isinstance(value, float) else str(value)
-
-
-STEP_LIST_LINES = 10
-
-
-def step_message(step: ToolStep) -> gr.ChatMessage:
-    arguments = ", ".join(f"{k}={argument_text(v)}" for k, v in step.arguments.items())
-    title = shown_text(f"🛠️ {step.name}({arguments})")
-    status = "pending" if step.status == "pending" else "done"
-    # The step shows the gist; the full text is the answer (or what the model makes of it). A
-    # first line that is a heading ("You are watching:") is no gist without the lines it heads.
-    lines = step.result.strip().split("\n")
-    shown = lines[:STEP_LIST_LINES + 1] if lines[0].endswith(":") else lines[:1]
-    body = "\n".join(line[:160] for line in shown) if step.status != "error" else f"❌ {step.result}"
-    metadata: dict[str, Any] = {"title": title, "status": status}
-    if status == "done":
-        metadata["duration"] = round(step.seconds, 2)
-    return gr.ChatMessage(role="assistant", content=shown_text(body) or "…", metadata=metadata)
-
-
-def message_text(content: Any) -> str:
-    """A chat turn's text; Gradio 6 hands content over as parts ({"type": "text", "text": ...})."""
-    if isinstance(content, str):
-        return content
-    parts = content if isinstance(content, list) else []
-    return "\n".join(p.get("text") or "" for p in parts if isinstance(p, dict) and p.get("type") == "text")
-
-
-def history_messages(history: list[dict[str, Any]]) -> list[Message]:
-    """Earlier turns for a tool-calling model: the plain user and assistant texts (no tool steps)."""
-    out = []
-    for turn in history or []:
-        role, text = turn.get("role"), message_text(turn.get("content")).strip()
-        if role in ("user", "assistant") and text and not (turn.get("metadata") or {}).get("title"):
-            out.append(Message(role=role, content=html.unescape(text)))
-    return out[-12:]
-
-
-def deal_rows(services: Services, max_price: float | None = None) -> list[list[Any]]:
-    rows = []
-    for o in services.memory.list_opportunities(order="newest", max_price=max_price, limit=200):
-        e = o.estimate
-        interval = f"{e.low:,.0f}–{e.high:,.0f}" if e.low is not None and e.high is not None else ""
-        rows.append([o.id, o.deal.title, o.deal.price, e.value, interval, o.discount, o.deal.retailer,
-                     link_markdown(o.deal.url), f"{o.created_at:%Y-%m-%d %H:%M}"])
-    return rows
-
-
-def link_markdown(url: str) -> str:
-    """A short clickable link to a feed's URL; the URL is percent-encoded and the text is the bare
-    host, so nothing from the feed can break out of the markdown."""
-    host = re.sub(r"[^a-z0-9.-]", "", urlsplit(url).hostname or "") or "link"
-    return f"[{host.removeprefix('www.')} ↗]({quote(url, safe=':/?#@!$&*+,;=%-._~')})"
-
-
-def evidence_markdown(services: Services, opportunity_id: int) -> str:
-    found = services.memory.evidence(opportunity_id)
-    if found is None:
-        return "Select a deal to see its evidence."
-    o = found.opportunity
-    lines = [f"### {html.escape(o.deal.title)}", f"Price **{money(o.deal.price)}** — {html.escape(o.reason)}.",
-             "", html.escape(describe_estimate(o.estimate, neighbours=5)).replace("\n", "  \n")]
-    if found.estimates:
-        lines.append("\nEach agent: " + ", ".join(f"{e.agent} {money(e.value)}" for e in found.estimates))
-    return "\n".join(lines)
-
-
-def interval_text(estimate: Estimate) -> str:
-    return f"{estimate.low:,.2f} – {estimate.high:,.2f}" if estimate.low is not None else ""
-
-
-def price_table(services: Services, description: str) -> tuple[list[list[Any]], str]:
-    """Each agent's estimate, the final one last: the same report `launch.py price` prints."""
-    description = text_input(description, "product description")
-    try:
-        report = price_report(description, services.pricers)
-    except ValueError as err:
-        raise gr.Error(str(err)) from None
-    *agents, (name, final) = report.items()
-    rows = [[agent, round(e.value, 2), interval_text(e)] for agent, e in agents]
-    rows.append([f"{name} (final)", final.value, interval_text(final)])
-    return rows, html.escape(describe_estimate(final, neighbours=5)).replace("\n", "  \n")
-
-
 class DealScoutApp:
     def __init__(self, services: Services, *, scan_every_s: float | None = None, activity_every_s: float = 10.0):
         self.services = services
@@ -180,6 +81,7 @@ class DealScoutApp:
         self.scan_every_s = scan_every_s or services.settings.scan_every_minutes * 60
         self.scheduler = None
         self.digest = DigestControl(services)
+        self.api = ApiTools(services)
 
     # --- handlers ----------------------------------------------------------------------------
 
@@ -219,56 +121,6 @@ class DealScoutApp:
 
     def dashboard(self) -> tuple[list[list[Any]], str]:
         return self.deal_table(), self.logs.text()
-
-    def estimate_price(self, description: str) -> dict[str, Any]:
-        """Estimate what a product is worth: the value, likely range, each agent and similar products.
-
-        Args:
-            description: the product's title and details, e.g. "Sony WH-1000XM5 wireless headphones"
-        """
-        description = text_input(description, "product description")
-        try:
-            return self.services.pricer.estimate(description).model_dump()
-        except ValueError as err:
-            raise gr.Error(str(err)) from None
-
-    def list_opportunities(self, max_price: float | None = None, limit: int = 5) -> str:
-        """List the best deals found so far, largest saving first.
-
-        Args:
-            max_price: only deals priced at most this many dollars (none: any price)
-            limit: how many deals, 1 to 50
-        """
-        if max_price is not None and number_input(max_price, -math.inf, math.inf) is None:
-            raise gr.Error("max_price is not a price filter I can use: give a dollar amount, like 200.")
-        count = number_input(limit, 1, 50)
-        if count is None or count != int(count):
-            raise gr.Error("limit must be a whole number from 1 to 50.")
-        try:
-            return self.services.toolbox().list_opportunities(max_price, int(count)).text
-        except ValueError as err:
-            raise gr.Error(str(err)) from None
-
-    def explain_estimate(self, query: str) -> str:
-        """Explain the evidence behind a found deal's estimate: similar products, each agent, why it qualified.
-
-        Args:
-            query: words from the deal's title, e.g. "Sony headphones"
-        """
-        query = text_input(query, "query")
-        try:
-            return self.services.toolbox().explain_estimate(query).text
-        except ValueError as err:
-            raise gr.Error(str(err)) from None
-
-    def scan_deals(self) -> str:
-        """Scan the configured deal feeds now, price new deals, notify about the best."""
-        try:
-            return self.services.pipeline.scan().summary()
-        except ScanBusy:
-            return "A scan is already running."
-        except ValueError as err:
-            raise gr.Error(str(err)) from None
 
     def set_schedule(self, minutes: float, enabled: bool, *, save: bool = True) -> str:
         every = number_input(minutes, 1, MAX_SCAN_EVERY_MINUTES)
@@ -367,7 +219,7 @@ class DealScoutApp:
                         yield "", [*shown, *new], session_agent
 
                 box.submit(respond, [box, chatbot, planner], [box, chatbot, planner], api_name="chat",
-                           concurrency_id="agents", concurrency_limit=2, api_visibility=ui_api)
+                           concurrency_id="agents", concurrency_limit=CHAT_AT_ONCE, api_visibility=ui_api)
                 def use_example(evt: gr.SelectData) -> str:
                     return text_input(evt.value.get("text") if isinstance(evt.value, dict) else None, "example")
 
@@ -396,7 +248,7 @@ class DealScoutApp:
                 timer = gr.Timer(self.activity_every_s)
                 timer.tick(self.dashboard, None, [table, activity], api_visibility="private")
                 deals_tab.select(self.dashboard, None, [table, activity], api_visibility="private")
-                scan_now.click(self.scan_deals, None, status, api_name="scan_deals", concurrency_id="scan",
+                scan_now.click(self.api.scan_deals, None, status, api_name="scan_deals", concurrency_id="scan",
                                concurrency_limit=1).then(self.deal_table, None, table, api_name="deals",
                                                           api_visibility=ui_api).then(
                     self.logs.text, None, activity, api_visibility="private")
@@ -421,9 +273,9 @@ class DealScoutApp:
                 why = gr.Markdown()
                 go.click(lambda d: price_table(self.services, d), description, [estimates, why],
                          api_name="price", concurrency_id="pricing", concurrency_limit=2, api_visibility=ui_api)
-            gr.api(self.estimate_price, api_name="estimate_price")
-            gr.api(self.list_opportunities, api_name="list_opportunities")
-            gr.api(self.explain_estimate, api_name="explain_estimate")
+            for tool in (self.api.estimate_price, self.api.list_opportunities, self.api.explain_estimate):
+                gr.api(tool, api_name=tool.__name__)
             demo.load(self.dashboard, None, [table, activity], api_visibility="private")
+        os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", GRADIO_ANALYTICS_EVERY)  # read by queue()
         demo.queue(default_concurrency_limit=2, max_size=64)
         return demo

@@ -19,7 +19,8 @@ log = logging.getLogger(__name__)
 def make_embedder(settings: Settings) -> Embedder:
     from models.embeddings import Embedder
 
-    return Embedder(cache_path=settings.embedding_cache, backend=settings.embeddings, onnx_dir=settings.onnx_dir)
+    return Embedder(cache_path=settings.embedding_cache, backend=settings.embeddings, onnx_dir=settings.onnx_dir,
+                    max_seq_length=settings.embedding_tokens)
 
 
 def load_pricers(settings: Settings, embedder: Embedder | None = None

@@ -8,7 +8,8 @@ alone matches "Garmin Forerunner 255" to watch bands), and the tfidf agent price
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,7 @@ class LexicalIndex:
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
-        joblib.dump(self.__dict__, tmp)
+        joblib.dump({f.name: getattr(self, f.name) for f in fields(self)}, tmp)
         tmp.replace(path)
 
     @classmethod
@@ -48,9 +49,15 @@ class LexicalIndex:
     def __len__(self) -> int:
         return len(self.titles)
 
+    @cached_property
+    def _by_term(self) -> Any:
+        """The matrix transposed, as CSR, once: a query then reads only its own terms' rows
+        (0.1 ms), where `query @ matrix.T` converted the whole matrix on every call (~20 ms)."""
+        return self.matrix.T.tocsr()
+
     def search(self, texts: list[str], k: int) -> tuple[np.ndarray, np.ndarray]:
         """For each text, the row numbers of its k most similar items and their cosine similarities."""
-        sims = (self.vectorizer.transform(texts) @ self.matrix.T).toarray()
+        sims = (self.vectorizer.transform(texts) @ self._by_term).toarray()
         k = min(k, sims.shape[1])
         rows = np.argpartition(-sims, k - 1, axis=1)[:, :k]
         order = np.argsort(-np.take_along_axis(sims, rows, 1), axis=1)
