@@ -16,21 +16,9 @@ from agents.messaging import MessagingAgent
 from agents.scanner import Scanner
 from agents.watchlist import Watchlist
 from agents.workflow import DealPipeline
-from models.embeddings import Embedder
 from models.llm import FakeChatModel
+from tests.test_router import NoEmbedder
 from tests.test_workflow import FEEDS, KeywordPricer
-
-
-class NoEmbedder:
-    """For routes the rules decide: the classifier must not even be asked."""
-
-    def embed(self, texts):
-        raise AssertionError(f"the classifier ran for {texts!r}")
-
-
-@pytest.fixture(scope="module")
-def router() -> Router:
-    return Router(Embedder())
 
 
 @pytest.fixture

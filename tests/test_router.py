@@ -11,7 +11,6 @@ import pytest
 
 from agents.chat.arguments import price_cap, price_filter, product_description, result_limit
 from agents.chat.router import Route, Router, looks_like_product
-from models.embeddings import Embedder
 
 BENCHMARK = Path(__file__).resolve().parents[1] / "benchmarks" / "routing.py"
 
@@ -21,11 +20,6 @@ class NoEmbedder:
 
     def embed(self, texts):
         raise AssertionError(f"the classifier ran for {texts!r}")
-
-
-@pytest.fixture(scope="module")
-def router() -> Router:
-    return Router(Embedder())
 
 
 @pytest.fixture
