@@ -34,9 +34,15 @@ def why_not(deal: Deal, estimate: Estimate, threshold: float) -> str:
     cost the threshold more than the price. That last check halved the full-price offers flagged on
     the reference validation part (9.7% -> 4.9%; half-price offers 39% -> 29%, precision in a
     1-in-10 stream 31% -> 40%): an $8.49 air-conditioner cover is not worth $132 because
-    expensive products sit further down its list of neighbours."""
+    expensive products sit further down its list of neighbours.
+
+    The seller's own regular price is no evidence of worth (sellers inflate it), but it bounds one:
+    when even it is not the threshold above the price, no estimate of ours makes the deal one."""
     if estimate.thin:
         return f"the estimate rests on thin evidence ({estimate.thin})"
+    if deal.claimed_price is not None and deal.claimed_price - deal.price <= threshold:
+        return (f"the seller's own regular price {money(deal.claimed_price)} is not {money(threshold)} "
+                f"above the price {money(deal.price)}")
     if estimate.value - deal.price <= threshold:
         return f"estimated {money(estimate.value)}: not {money(threshold)} above the price {money(deal.price)}"
     if estimate.low is not None and deal.price >= estimate.low:

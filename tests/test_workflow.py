@@ -16,7 +16,7 @@ from agents.memory import Memory
 from agents.messaging import MessagingAgent, Notifier
 from agents.scanner import Scanner
 from agents.schedule import ScanBusy, scan_lock
-from agents.workflow import DealPipeline, qualify
+from agents.workflow import DealPipeline, qualify, why_not
 from models.llm import ChatResponse, FakeChatModel, Tool, ToolCall
 from models.types import Deal, Estimate
 from tests.servers import LoopbackServer, respond
@@ -66,6 +66,18 @@ def test_qualify_needs_the_threshold_and_the_interval():
     assert qualify(deal, Estimate(agent="e", value=150), 50) is None
     assert qualify(deal, Estimate(agent="e", value=200, low=100, high=300), 50) is None
     assert "interval" in qualify(deal, Estimate(agent="e", value=200, low=120, high=300), 50).reason
+
+
+def test_a_deal_the_seller_lists_within_the_threshold_never_qualifies():
+    """"$26, down from the $70 list price": whatever our estimate says, the seller's own figure
+    leaves $44, under the $50 threshold (a 12-per-category store once priced these shoes at $220)."""
+    shoes = Deal(title="adidas Run 70s shoes", description="x", price=26, url="https://e.com/s", guid="s",
+                 claimed_price=70)
+    sure = Estimate(agent="e", value=220, low=90, high=550)
+    assert qualify(shoes, sure, 50) is None
+    assert "seller's own regular price $70.00" in why_not(shoes, sure, 50)
+    assert qualify(shoes.model_copy(update={"claimed_price": 130}), sure, 50) is not None
+    assert qualify(shoes.model_copy(update={"claimed_price": None}), sure, 50) is not None
 
 
 def test_scan_prices_finds_and_notifies_the_best_once(world):
