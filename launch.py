@@ -475,11 +475,11 @@ def route(
 ) -> None:
     """Show the tool (or none) and arguments the planner would choose for a message, without running it."""
     from agents.chat.router import Router
-    from models.embeddings import Embedder
+    from agents.pricing import make_embedder
 
     text = sys.stdin.read() if message == "-" else message
     try:
-        chosen = Router(Embedder()).route(text)
+        chosen = Router(make_embedder(settings())).route(text)
     except (ImportError, OSError) as err:
         fail(f"could not load the MiniLM embeddings ({err}); run scripts/setup.sh")
     if json_out:

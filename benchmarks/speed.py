@@ -4,8 +4,9 @@
 
 1. raw embedding rate vs vector-store build rate on the same N training items (the ratio is
    what the store adds on top of embedding) for each way of embedding, in the same run: torch
-   float32 (the old default), the default (torch, bf16 where the CPU has it), 128 tokens
-   (DEALSCOUT_EMBEDDING_TOKENS=128) and ONNX int8; how far each one's vectors agree with
+   float32 (the first default), torch in bf16 where the CPU has it (the second), torch reading
+   128 tokens (DEALSCOUT_EMBEDDING_TOKENS=128 with DEALSCOUT_EMBEDDINGS=torch) and ONNX int8
+   (the default); how far each one's vectors agree with
    float32's (cosine, top-10 neighbour overlap); with --mae N the reference protocol's MAE of
    each: an SVR (the forest agent's regressor) and a 5-nearest-neighbour price (the frontier's
    retrieval) fitted on the same seeded N training items embedded that way, scored on every
@@ -50,31 +51,30 @@ class Way:
     """One way of embedding: the backend, bf16 (None: where the CPU has it) and tokens read."""
 
     name: str
-    backend: str = "torch"
+    backend: str = "onnx"
     bf16: bool | None = None
     tokens: int = 256
 
 
-WAYS = (Way("torch float32", bf16=False), Way("default (bf16 where native)"),
-        Way("default, 128 tokens", tokens=128), Way("onnx int8", backend="onnx"))
+WAYS = (Way("torch float32", backend="torch", bf16=False), Way("torch, bf16 where native", backend="torch"),
+        Way("torch, 128 tokens", backend="torch", tokens=128), Way("onnx int8 (default)"))
 
 
-def fresh_embedder(way: Way = WAYS[1], settings: Settings | None = None) -> Embedder:
+def fresh_embedder(way: Way = WAYS[-1]) -> Embedder:
     """Loaded, uncached, remembering nothing: each timing does its own embedding."""
-    embedder = Embedder(backend=way.backend, onnx_dir=(settings or Settings()).onnx_dir, bf16=way.bf16,
-                        max_seq_length=way.tokens)
+    embedder = Embedder(backend=way.backend, bf16=way.bf16, max_seq_length=way.tokens)
     embedder.embed(["warm-up: load the model outside the timings"])
     return embedder
 
 
 def build_rates(items, way: Way, settings: Settings) -> tuple[dict[str, float], np.ndarray]:
     texts = [item.text for item in items]
-    embedder = fresh_embedder(way, settings)
+    embedder = fresh_embedder(way)
     started = time.perf_counter()
     vectors = embedder.embed(texts)
     raw = len(texts) / (time.perf_counter() - started)
     with tempfile.TemporaryDirectory() as tmp:
-        store = VectorStore.open(fresh_embedder(way, settings), chroma_dir=Path(tmp))
+        store = VectorStore.open(fresh_embedder(way), chroma_dir=Path(tmp))
         started = time.perf_counter()
         store.build(items, progress=False)
         build = len(items) / (time.perf_counter() - started)
@@ -106,7 +106,7 @@ def reference_mae(settings: Settings, train_items: int, seed: int = 18) -> dict[
     log_prices, truth = np.log([i.price for i in fit]), np.array([i.price for i in test])
     errors: dict[str, dict[str, np.ndarray]] = {}
     for way in WAYS:
-        embedder = fresh_embedder(way, settings)
+        embedder = fresh_embedder(way)
         x_fit, x_test = embedder.embed([i.text for i in fit]), embedder.embed([i.text for i in test])
         svr = SVR(C=3.0, epsilon=0.1).fit(x_fit, log_prices)  # training/forest.py's chosen candidate
         nearest = np.argsort(-(x_test @ x_fit.T), axis=1)[:, :5]
@@ -159,7 +159,7 @@ def price_latency(settings: Settings, texts: list[str]) -> dict[str, dict[str, f
     out = {}
     for name in pricers(settings):
         # A fresh, uncached embedder per agent, so no agent rides on another's embeddings.
-        pricer = pricers(settings, Embedder())[name]
+        pricer = pricers(settings, Embedder(backend=settings.embeddings, max_seq_length=settings.embedding_tokens))[name]
         pricer.estimate(texts[0])  # warm-up: loads models
         seconds = []
         for text in texts[1:]:
@@ -206,7 +206,7 @@ def main() -> None:
             print("  (no reference test split: run `launch.py data` with a reference set)")
 
     queries = [item.text for item in test[: args.queries]]
-    embedder = Embedder()
+    embedder = Embedder(backend=settings.embeddings, max_seq_length=settings.embedding_tokens)
     store = VectorStore.from_settings(embedder, settings)
     with tempfile.TemporaryDirectory() as tmp:
         if store.count() < 1000:

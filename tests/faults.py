@@ -356,6 +356,7 @@ class HashEmbedder:
     """Deterministic unit vectors from a text's hash: a vector store without loading a model."""
 
     dim = 16
+    key = "sha256-hash-16"  # what a vector store records as the embedding that built it
 
     def embed(self, texts: list[str]) -> np.ndarray:
         rows = []

@@ -83,9 +83,10 @@ PRODUCTS = ["Sony WH-1000XM5 wireless noise cancelling headphones, black, 30 hou
 
 
 @pytest.mark.skipif(not native_bf16(), reason="this CPU has no native bfloat16: MiniLM stays float32")
-def test_where_the_cpu_has_bf16_minilm_runs_in_it_with_float32s_vectors(embedder: Embedder) -> None:
+def test_where_the_cpu_has_bf16_torch_runs_minilm_in_it_with_float32s_vectors() -> None:
     """1.7x the float32 rate on two cores (benchmarks/speed.py); the vectors keep the float32 key
     and cache, so they must stand in for float32's."""
+    embedder = Embedder(backend="torch")
     model = embedder._load()
     seen = []
     hook = model[0].auto_model.encoder.layer[0].intermediate.dense.register_forward_hook(
@@ -95,7 +96,7 @@ def test_where_the_cpu_has_bf16_minilm_runs_in_it_with_float32s_vectors(embedder
     finally:
         hook.remove()
     assert embedder.bf16 and seen and set(seen) == {torch.bfloat16}
-    exact = Embedder(bf16=False)
+    exact = Embedder(backend="torch", bf16=False)
     exact._model = model
     assert exact.key == embedder.key
     assert (exact.embed(PRODUCTS) * fast).sum(axis=1).min() >= 0.9999
@@ -107,7 +108,7 @@ def test_fewer_tokens_is_another_key_and_256_is_the_default_one(embedder: Embedd
     default = make_embedder(Settings(_env_file=None))
     assert default.key == make_embedder(Settings(_env_file=None, embedding_tokens=256)).key == embedder.key
     short = make_embedder(Settings(_env_file=None, embedding_tokens=128))
-    assert short.key == "all-MiniLM-L6-v2/128" != default.key
+    assert short.key == "all-MiniLM-L6-v2/onnx-int8/128" != default.key
     long_text = [PRODUCTS[1] * 4]  # ~300 tokens: the short one reads the first 128
     assert short._load().max_seq_length == 128
     assert float(short.embed(long_text)[0] @ embedder.embed(long_text)[0]) < 0.99

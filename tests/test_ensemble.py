@@ -184,6 +184,16 @@ def test_train_all_then_price_from_the_cli(tmp_path: Path, monkeypatch) -> None:
                 assert deal["qualifies"] is False, deal
         assert not (tmp_path / "var" / "dealscout.db").exists()  # a dry run records nothing
 
+    # Another embedding (here: fewer tokens) makes the store's and the forest's vectors stale: the
+    # next build redoes them, and the ensemble over them, instead of answering with mixed vectors.
+    monkeypatch.setenv("DEALSCOUT_EMBEDDING_TOKENS", "64")
+    switched = runner.invoke(app, ["train", "all"])
+    assert switched.exit_code == 0, switched.output
+    assert "rebuilding" in switched.output and "forest: kept" in switched.output, switched.output
+    assert "ensemble: fitting" in switched.output
+    repriced = runner.invoke(app, ["price", "<p>Cordless drill, 20V, two batteries</p>", "--json"])
+    assert repriced.exit_code == 0 and set(json.loads(repriced.stdout)) == set(report), repriced.output
+
 
 def test_nothing_built_means_no_agents_and_a_clear_hint(tmp_path: Path) -> None:
     from agents.pricing import load_pricer, pricers

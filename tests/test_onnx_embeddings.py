@@ -36,7 +36,7 @@ def onnx(onnx_dir) -> Embedder:
 
 
 def test_onnx_vectors_agree_with_torch(onnx: Embedder) -> None:
-    fast, exact = onnx.embed(TEXTS), Embedder().embed(TEXTS)
+    fast, exact = onnx.embed(TEXTS), Embedder(backend="torch").embed(TEXTS)
     assert fast.shape == (len(TEXTS), DIM) and fast.dtype == np.float32
     assert np.allclose(np.linalg.norm(fast, axis=1), 1.0, atol=1e-4)
     cosines = (fast * exact).sum(axis=1)
@@ -83,12 +83,22 @@ def test_the_export_is_made_once_and_reused(onnx: Embedder, onnx_dir) -> None:
 
 
 def test_backends_do_not_share_cached_vectors(onnx_dir) -> None:
-    assert Embedder(backend="onnx", onnx_dir=onnx_dir).key != Embedder().key
-    assert Embedder().key == "all-MiniLM-L6-v2/default"  # torch vectors cached before stay valid
+    assert Embedder(onnx_dir=onnx_dir).key == Embedder().key == "all-MiniLM-L6-v2/onnx-int8/default"
+    assert Embedder(backend="torch").key == "all-MiniLM-L6-v2/default"  # torch vectors cached before stay valid
+
+
+def test_the_default_export_is_kept_in_the_user_cache_per_model(monkeypatch, tmp_path) -> None:
+    """Derived from the installed model alone, so one export serves every checkout and data folder;
+    scripts/setup.sh makes it, and another model (or package version) gets a folder of its own."""
+    from models.embeddings import default_model_path
+    from models.onnx_embeddings import default_dir
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    shipped = default_dir(default_model_path())
+    assert shipped.parent == tmp_path / "dealscout" and shipped.name.startswith("minilm-onnx-")
+    assert default_dir(str(tmp_path / "another-model")) != shipped
 
 
 def test_a_wrong_backend_is_one_clear_sentence(tmp_path) -> None:
     with pytest.raises(ValueError, match="unknown embedding backend 'gpu'"):
         Embedder(backend="gpu")
-    with pytest.raises(ValueError, match="needs a folder"):
-        Embedder(backend="onnx")

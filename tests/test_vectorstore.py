@@ -87,6 +87,40 @@ def test_reset_empties_the_store(store: VectorStore) -> None:
     assert store.count() == 0
 
 
+def test_a_store_answers_only_the_embedding_that_built_it(store: VectorStore, tmp_path: Path) -> None:
+    """Vectors of 32 tokens queried with 256-token vectors would answer, wrongly, without a word."""
+    store.build(make_items(6), progress=False)
+    assert store.built_with == store.embedder.key == "all-MiniLM-L6-v2/onnx-int8/default"
+    other = VectorStore.open(Embedder(max_seq_length=32), chroma_dir=tmp_path / "chroma")
+    assert not other.fits_embedder()
+    with pytest.raises(StoreError, match="holds all-MiniLM-L6-v2/onnx-int8/default vectors .* rebuild it"):
+        other.query("guitar strings")
+    with pytest.raises(StoreError, match="rebuild"):  # nor are other vectors added beside them
+        other.build(make_items(8), progress=False)
+    assert other.count() == 6
+    other.reset()
+    assert other.build(make_items(6), progress=False) == 6 and other.built_with == "all-MiniLM-L6-v2/onnx-int8/32"
+    assert other.query("guitar strings", k=1)[0].category == "Musical_Instruments"
+
+
+def test_a_store_from_before_the_key_was_recorded_is_read_as_torch(embedder: Embedder, tmp_path: Path) -> None:
+    """Stores built before onnx became the default hold torch vectors and no key: torch reads them,
+    the default refuses (and `train all` rebuilds them: tests/test_ensemble.py)."""
+    import chromadb
+
+    torch = Embedder(backend="torch")
+
+    client = chromadb.PersistentClient(path=str(tmp_path / "chroma"))
+    old = client.get_or_create_collection("catalogue", embedding_function=None,
+                                          metadata={"hnsw:space": "cosine"})
+    items = make_items(3)
+    old.add(ids=[item_id(i) for i in items], embeddings=torch.embed([i.text for i in items]),
+            metadatas=[{"price": i.price, "category": i.category, "title": i.title} for i in items])
+    assert VectorStore(client, torch).query(items[1].text, k=1)[0].title == items[1].title
+    with pytest.raises(StoreError, match="holds all-MiniLM-L6-v2/default vectors .* rebuild"):
+        VectorStore(client, embedder).query("strings")
+
+
 def test_map_is_a_figure_coloured_by_category(store: VectorStore) -> None:
     store.build(make_items(30), progress=False)
     fig = store_map(store, method="pca")

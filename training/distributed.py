@@ -16,7 +16,6 @@ import json
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -37,10 +36,10 @@ class ScaleError(RuntimeError):
 class EmbedBatch:
     """A Ray Data actor: loads the embedder once, then turns {"id", "text"} batches into vectors."""
 
-    def __init__(self, backend: str, onnx_dir: str, device: str, tokens: int):
+    def __init__(self, backend: str, device: str, tokens: int):
         from models.embeddings import Embedder
 
-        self.embedder = Embedder(backend=backend, onnx_dir=Path(onnx_dir), device=device, max_seq_length=tokens)
+        self.embedder = Embedder(backend=backend, device=device, max_seq_length=tokens)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, Any]:
         return {"id": batch["id"], "vector": list(self.embedder.embed(list(batch["text"])))}
@@ -89,11 +88,11 @@ def connect(address: str) -> Any:
     return ray
 
 
-def _pool(ray: Any) -> dict[str, Any]:
-    """One actor per GPU when there are GPUs, else one per CPU."""
+def _pool(ray: Any, use_gpus: bool) -> dict[str, Any]:
+    """One actor per GPU when there are GPUs to use, else one per CPU."""
     resources = ray.cluster_resources()
     gpus, cpus = int(resources.get("GPU", 0)), int(resources.get("CPU", 1))
-    if gpus:
+    if gpus and use_gpus:
         return {"concurrency": (1, gpus), "num_gpus": 1}
     return {"concurrency": (1, max(1, cpus)), "num_cpus": 1}
 
@@ -102,13 +101,13 @@ def embed_on_ray(address: str, rows: Sequence[tuple[str, str]], settings: Settin
                  actor: type = EmbedBatch) -> Iterator[tuple[list[str], np.ndarray]]:
     """(ids, vectors) for (id, text) rows, batch by batch as the actors finish them."""
     ray = connect(address)
-    pool = _pool(ray)
+    # The vectors must be the ones the app queries with: GPUs serve the torch backend only.
+    pool = _pool(ray, use_gpus=settings.embeddings == "torch")
     device = "cuda" if pool.get("num_gpus") else "cpu"
-    backend = "torch" if device == "cuda" else settings.embeddings
     data = ray.data.from_items([{"id": i, "text": t} for i, t in rows])
     vectors = data.map_batches(actor, batch_size=BATCH, batch_format="numpy",
-                               fn_constructor_kwargs={"backend": backend, "onnx_dir": str(settings.onnx_dir),
-                                                      "device": device, "tokens": settings.embedding_tokens},
+                               fn_constructor_kwargs={"backend": settings.embeddings, "device": device,
+                                                      "tokens": settings.embedding_tokens},
                                **pool, **RESTARTS)
     for batch in vectors.iter_batches(batch_size=None, batch_format="numpy"):
         yield [str(i) for i in batch["id"]], np.stack(batch["vector"]).astype(np.float32)

@@ -15,6 +15,7 @@ import numpy as np
 
 from agents.pricing import make_embedder, pricers
 from agents.pricing.ensemble import EnsembleModel
+from agents.pricing.forest import fitted_embedder
 from models.config import Settings
 from models.embeddings import Embedder
 from models.types import Item
@@ -103,7 +104,10 @@ def build_store(settings: Settings, embedder: Embedder | None = None, *, rebuild
     """Add the training split to the store (skipping what is there); returns the number added.
     With `ray_address`, the embedding runs on that Ray cluster (training/distributed.py)."""
     store = open_store(settings, embedder or make_embedder(settings))
-    if rebuild:
+    if not rebuild and not store.fits_embedder() and store.count():
+        log(f"vector store: holds {store.built_with} vectors, embedding is now {store.embedder.key}: rebuilding")
+        rebuild = True
+    if rebuild or not store.fits_embedder():
         store.reset()
     items = dense_items(data.load_split(settings.split_dir, "train"))
     weights = prior_weights(settings, items)
@@ -173,7 +177,7 @@ def build_all(settings: Settings, *, force: bool = False, progress: bool = True,
         built.append("baselines")
     if build_store(settings, embedder, rebuild=force, progress=progress, log=log):
         built.append("store")
-    if force or not settings.forest_file.is_file():
+    if force or fitted_embedder(settings.forest_file) != embedder.key:
         train_forest(settings, embedder, progress=progress, log=log)
         built.append("forest")
     if force or not settings.lexical_file.is_file():

@@ -19,6 +19,7 @@ from models.embeddings import Embedder
 from models.types import Item, Neighbour
 
 COLLECTION = "catalogue"
+LEGACY_EMBEDDER = "all-MiniLM-L6-v2/default"  # what stores built before the key was recorded hold
 BUILD_BATCH = 256
 QUERY_BATCH = 256
 
@@ -63,8 +64,13 @@ class VectorStore:
         self.client = client
         self.embedder = embedder
         self.name = name
-        self.collection = client.get_or_create_collection(
-            name, embedding_function=None, metadata={"hnsw:space": "cosine"})
+        self.collection = self._collection()
+        self._embedder_checked = False
+
+    def _collection(self) -> Any:
+        # The metadata is written when the collection is created, and ignored when it exists.
+        return self.client.get_or_create_collection(
+            self.name, embedding_function=None, metadata={"hnsw:space": "cosine", "embedder": self.embedder.key})
 
     @classmethod
     def open(cls, embedder: Embedder, *, chroma_dir: Path, chroma_url: str | None = None,
@@ -79,8 +85,25 @@ class VectorStore:
     def reset(self) -> None:
         """Drop every stored item (for a rebuild from a changed split)."""
         self.client.delete_collection(self.name)
-        self.collection = self.client.get_or_create_collection(
-            self.name, embedding_function=None, metadata={"hnsw:space": "cosine"})
+        self.collection = self._collection()
+
+    @property
+    def built_with(self) -> str:
+        """The embedding the stored vectors were made with (an embedder's key)."""
+        return str((self.collection.metadata or {}).get("embedder", LEGACY_EMBEDDER))
+
+    def fits_embedder(self) -> bool:
+        """Whether this store's vectors and its embedder's agree (an empty store fits any after a reset)."""
+        return self.built_with == self.embedder.key
+
+    def check_embedder(self) -> None:
+        """Vectors of another embedding (backend, tokens read) would answer, wrongly: refuse."""
+        if not self._embedder_checked and not self.fits_embedder():
+            raise StoreError(
+                f"the vector store holds {self.built_with} vectors but questions are embedded as "
+                f"{self.embedder.key}: rebuild it with `launch.py train store --rebuild` (or set "
+                "DEALSCOUT_EMBEDDINGS / DEALSCOUT_EMBEDDING_TOKENS back to what built it)")
+        self._embedder_checked = True
 
     def count(self) -> int:
         return self.collection.count()
@@ -119,6 +142,9 @@ class VectorStore:
         after a kill: ids are stable and present ones are skipped.
         """
         batch_size = max(1, min(batch_size, self.client.get_max_batch_size()))
+        if not self.fits_embedder() and self.count() == 0:
+            self.reset()  # an empty store made for another embedding: take this one's key
+        self.check_embedder()
         todo = self.missing(items)
         weight_of = item_weights(items, weights)
         bar = None
@@ -147,6 +173,7 @@ class VectorStore:
         n = self.count()
         if n == 0:
             raise StoreError("the vector store is empty: run `launch.py train store` first")
+        self.check_embedder()
         vectors = np.asarray(vectors, dtype=np.float32)
         found: list[list[Neighbour]] = []
         for start in range(0, len(vectors), QUERY_BATCH):

@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 def make_embedder(settings: Settings) -> Embedder:
     from models.embeddings import Embedder
 
-    return Embedder(cache_path=settings.embedding_cache, backend=settings.embeddings, onnx_dir=settings.onnx_dir,
+    return Embedder(cache_path=settings.embedding_cache, backend=settings.embeddings,
                     max_seq_length=settings.embedding_tokens)
 
 
@@ -31,6 +31,7 @@ def load_pricers(settings: Settings, embedder: Embedder | None = None
     from agents.pricing.frontier import FrontierAgent
     from agents.pricing.lexical import LexicalIndex, TfidfAgent
     from agents.pricing.specialist import SpecialistAgent
+    from vectorstore.store import StoreError
 
     embedder = embedder or make_embedder(settings)
     found: dict[str, Pricer] = {}
@@ -49,11 +50,15 @@ def load_pricers(settings: Settings, embedder: Embedder | None = None
         found["tfidf"] = TfidfAgent(lexical)
     except (FileNotFoundError, ValueError) as err:
         missing["tfidf"] = str(err)
-    frontier = FrontierAgent.from_settings(settings, embedder, lexical)
-    if frontier is not None:
-        found["frontier"] = frontier
+    try:
+        frontier = FrontierAgent.from_settings(settings, embedder, lexical)
+    except StoreError as err:
+        missing["frontier"] = str(err)
     else:
-        missing["frontier"] = "the vector store is empty or unreachable: run `launch.py train store`"
+        if frontier is not None:
+            found["frontier"] = frontier
+        else:
+            missing["frontier"] = "the vector store is empty: run `launch.py train store`"
     forest_path = settings.forest_file
     try:
         found["forest"] = ForestAgent.load(forest_path, embedder)

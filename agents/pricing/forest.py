@@ -15,6 +15,14 @@ from agents.pricing.regression import RegressionPricer
 from models.embeddings import Embedder
 
 
+def fitted_embedder(path: Path) -> str | None:
+    """The embedding a saved forest was fitted on (None: no readable forest there)."""
+    try:
+        return joblib.load(path).get("embedder")
+    except Exception:  # missing, truncated or foreign: the pipeline fits a new one
+        return None
+
+
 class ForestAgent(RegressionPricer):
     name = "forest"
 

@@ -31,7 +31,7 @@ from models.embeddings import Embedder
 from models.llm import ChatModel, Message, ProviderError, structured
 from models.text import first_amount
 from models.types import SHARPNESS, Estimate, Neighbour, money, neighbour_estimate
-from vectorstore.store import StoreError, VectorStore
+from vectorstore.store import VectorStore
 
 log = logging.getLogger(__name__)
 
@@ -110,14 +110,11 @@ class FrontierAgent:
     def from_settings(cls, settings: Settings, embedder: Embedder,
                       lexical: LexicalIndex | None = None) -> FrontierAgent | None:
         """The agent over the configured store (and the lexical index, when there is one), or None
-        when the store is empty or unreachable."""
-        try:
-            store = VectorStore.from_settings(embedder, settings)
-            if store.count() == 0:
-                return None
-        except StoreError as err:
-            log.warning("frontier agent left out: %s", err)
+        when the store is empty. StoreError: unreachable, or built with another embedding."""
+        store = VectorStore.from_settings(embedder, settings)
+        if store.count() == 0:
             return None
+        store.check_embedder()
         spec = settings.llm_for("frontier")
         llm = None
         if frontier_asks_llm(spec, settings.frontier_llm):
