@@ -79,9 +79,9 @@ class Settings(BaseSettings):
     # sentence-transformers' torch (a GPU; stores built before onnx was the default). Vectors differ
     # (cosine ~0.994): `launch.py train all` rebuilds the store and the forest when this changes.
     embeddings: Literal["onnx", "torch"] = "onnx"
-    # Tokens of each text MiniLM reads: 256, what it was trained on; 128 is 1.6x the rate but other
-    # vectors (the store and the forest are rebuilt for it; benchmarks/speed.py says what it costs).
-    embedding_tokens: int = Field(256, ge=16, le=256)
+    # Tokens of each text MiniLM reads (models/embeddings.py says why 128, not the 256 it was trained
+    # on); another number makes other vectors: `train all` rebuilds the store and the forest.
+    embedding_tokens: int = Field(128, ge=16, le=256)
 
     # Lists: a JSON array, or URLs separated by commas, spaces or newlines.
     feeds: Annotated[list[str], NoDecode] = Field(default_factory=lambda: list(DEFAULT_FEEDS))

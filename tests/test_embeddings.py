@@ -102,13 +102,16 @@ def test_where_the_cpu_has_bf16_torch_runs_minilm_in_it_with_float32s_vectors() 
     assert (exact.embed(PRODUCTS) * fast).sum(axis=1).min() >= 0.9999
 
 
-def test_fewer_tokens_is_another_key_and_256_is_the_default_one(embedder: Embedder) -> None:
+def test_the_tokens_read_are_part_of_the_key_and_128_is_the_default(embedder: Embedder) -> None:
     from agents.pricing import make_embedder
 
     default = make_embedder(Settings(_env_file=None))
-    assert default.key == make_embedder(Settings(_env_file=None, embedding_tokens=256)).key == embedder.key
-    short = make_embedder(Settings(_env_file=None, embedding_tokens=128))
-    assert short.key == "all-MiniLM-L6-v2/onnx-int8/128" != default.key
-    long_text = [PRODUCTS[1] * 4]  # ~300 tokens: the short one reads the first 128
-    assert short._load().max_seq_length == 128
-    assert float(short.embed(long_text)[0] @ embedder.embed(long_text)[0]) < 0.99
+    assert default.key == make_embedder(Settings(_env_file=None, embedding_tokens=128)).key == embedder.key
+    assert default.key == "all-MiniLM-L6-v2/onnx-int8-fused/128"
+    full = make_embedder(Settings(_env_file=None, embedding_tokens=256))
+    assert full.key == "all-MiniLM-L6-v2/onnx-int8-fused/default" != default.key  # what the model was trained on
+    long_text = [PRODUCTS[1] * 4]  # ~300 tokens: the default reads the first 128
+    assert default._load().max_seq_length == 128 and full._load().max_seq_length == 256
+    assert float(full.embed(long_text)[0] @ embedder.embed(long_text)[0]) < 0.99
+    short_text = [PRODUCTS[0]]  # under 128 tokens: read whole either way
+    assert float(full.embed(short_text)[0] @ embedder.embed(short_text)[0]) > 0.9999

@@ -4,7 +4,6 @@ the user and password."""
 
 from __future__ import annotations
 
-import ast
 import asyncio
 import json as jsonlib
 
@@ -60,14 +59,15 @@ async def estimate(url: str, description: str) -> tuple[bool, str]:
 def test_a_lone_surrogate_sent_to_the_mcp_server_is_priced_as_u_fffd(mcp_url):
     failed, answer = asyncio.run(estimate(mcp_url, "Sony \ud800 WH-1000XM5"))
     assert not failed, answer
-    assert ast.literal_eval(answer)["value"] == 300.0  # the keyword pricer read "Sony ... WH-1000XM5"
+    assert jsonlib.loads(answer)["value"] == 300.0  # the keyword pricer read "Sony ... WH-1000XM5"
 
 
 def test_an_mcp_client_lists_the_tools_and_prices_a_product(mcp_url):
     tools, answer = asyncio.run(tools_and_a_call(mcp_url, httpx.BasicAuth(USER, PASSWORD)))
     assert sorted(tools) == sorted(MCP_TOOLS)  # the chat and the tables are no tools
-    estimate = ast.literal_eval(answer)  # Gradio's MCP server sends a dict as its Python text
+    estimate = jsonlib.loads(answer)  # JSON, not the Python text Gradio's MCP server made of a dict
     assert (estimate["value"], estimate["low"], estimate["high"]) == (120.0, 55.0, 160.0)
+    assert estimate["thin"] == "" and isinstance(estimate["evidence"], list)
 
 
 @pytest.mark.parametrize("auth", [None, httpx.BasicAuth(USER, "wrong")])

@@ -90,16 +90,16 @@ def test_reset_empties_the_store(store: VectorStore) -> None:
 def test_a_store_answers_only_the_embedding_that_built_it(store: VectorStore, tmp_path: Path) -> None:
     """Vectors of 32 tokens queried with 256-token vectors would answer, wrongly, without a word."""
     store.build(make_items(6), progress=False)
-    assert store.built_with == store.embedder.key == "all-MiniLM-L6-v2/onnx-int8/default"
+    assert store.built_with == store.embedder.key == "all-MiniLM-L6-v2/onnx-int8-fused/128"
     other = VectorStore.open(Embedder(max_seq_length=32), chroma_dir=tmp_path / "chroma")
     assert not other.fits_embedder()
-    with pytest.raises(StoreError, match="holds all-MiniLM-L6-v2/onnx-int8/default vectors .* rebuild it"):
+    with pytest.raises(StoreError, match="holds all-MiniLM-L6-v2/onnx-int8-fused/128 vectors .* rebuild it"):
         other.query("guitar strings")
     with pytest.raises(StoreError, match="rebuild"):  # nor are other vectors added beside them
         other.build(make_items(8), progress=False)
     assert other.count() == 6
     other.reset()
-    assert other.build(make_items(6), progress=False) == 6 and other.built_with == "all-MiniLM-L6-v2/onnx-int8/32"
+    assert other.build(make_items(6), progress=False) == 6 and other.built_with == "all-MiniLM-L6-v2/onnx-int8-fused/32"
     assert other.query("guitar strings", k=1)[0].category == "Musical_Instruments"
 
 
@@ -108,7 +108,7 @@ def test_a_store_from_before_the_key_was_recorded_is_read_as_torch(embedder: Emb
     the default refuses (and `train all` rebuilds them: tests/test_ensemble.py)."""
     import chromadb
 
-    torch = Embedder(backend="torch")
+    torch = Embedder(backend="torch", max_seq_length=256)
 
     client = chromadb.PersistentClient(path=str(tmp_path / "chroma"))
     old = client.get_or_create_collection("catalogue", embedding_function=None,

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import base64
 import hmac
+import json
 import re
 from collections.abc import Callable
 from typing import Any
 
 import gradio as gr
 from gradio_client import Client
+from gradio_client import utils as client_utils
 from starlette.middleware import Middleware
 from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -117,4 +119,15 @@ def serve(demo: gr.Blocks, *, auth: list[tuple[str, str]] | tuple[str, str] | No
         demo.mcp_server_obj._client_instance = Client(
             demo.local_url, auth=auth[0], headers={"x-gradio-user": "mcp"}, download_files=False,
             verbose=False, analytics_enabled=False, _skip_components=False)
+        demo.mcp_server_obj.postprocess_output_data = _as_json_text(demo.mcp_server_obj.postprocess_output_data)
     return demo
+
+
+def _as_json_text(postprocess: Callable[[Any, str], Any]) -> Callable[[Any, str], Any]:
+    """Gradio's MCP server answers a dict as Python's text of it (str(): single quotes, True, None),
+    which an MCP client cannot parse: a tool's dict or list answer goes out as JSON text instead."""
+    def answer(data: Any, root_url: str) -> Any:
+        return postprocess([json.dumps(out, ensure_ascii=False)
+                            if isinstance(out, dict | list) and not client_utils.is_file_obj_with_meta(out)
+                            else out for out in data], root_url)
+    return answer
