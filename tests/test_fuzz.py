@@ -463,14 +463,14 @@ setting_values = st.one_of(st.text(max_size=40).filter(lambda s: "\x00" not in s
 def test_settings_from_any_environment_build_or_fail_in_one_line(values):
     from rich.console import Console
 
-    import launch
+    from cli import common
 
     count("Settings")
     env = {f"DEALSCOUT_{k}": v for k, v in values.items()}
     shown = io.StringIO()
-    with mock.patch.dict(os.environ, env), mock.patch.object(launch, "console", Console(file=shown)), \
+    with mock.patch.dict(os.environ, env), mock.patch.object(common, "console", Console(file=shown)), \
             contextlib.suppress(typer.Exit):
-        settings = launch.settings()
+        settings = common.settings()
         assert settings.threshold >= 0 and settings.notify_best >= 1 and settings.llm_timeout_s > 0
         assert all(isinstance(url, str) for url in settings.feeds + settings.notify_urls)
         return

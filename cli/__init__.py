@@ -1,0 +1,1 @@
+"""The command line's commands, by the part of DealScout they drive; launch.py assembles them."""
