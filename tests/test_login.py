@@ -29,6 +29,9 @@ def test_many_wrong_passwords_then_even_the_right_one_waits(tmp_path):
     clock = Clock()
     launch = throttled_login([("tester", "s3cret")], free_tries=5, base_s=1.0, clock=clock)
     with running_app(tmp_path, ["traps.xml"], FakeChatModel([]), launch=launch) as app:
+        # what the login page shows: why the right password can be refused ("Incorrect credentials")
+        shown = httpx.get(f"{app.url}config", timeout=30).json()["detail"]["auth_message"]
+        assert "After 5 wrong passwords" in shown and "up to 15 minutes" in shown and "even with the right" in shown
         assert login(app.url, "tester", "s3cret") == 200
         assert [login(app.url, "tester", f"guess{i}") for i in range(40)] == [400] * 40
         assert login(app.url, "tester", "s3cret") == 400  # inside the wait: refused all the same

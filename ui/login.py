@@ -81,5 +81,12 @@ class LoginThrottle:
 
 
 def throttled_login(accounts: list[tuple[str, str]], **options: Any) -> dict[str, Any]:
-    """The `launch()` arguments for a throttled login of these user:password pairs."""
-    return {"auth": LoginThrottle(accounts, **options), "app_kwargs": {"middleware": [Middleware(ClientAddress)]}}
+    """The `launch()` arguments for a throttled login of these user:password pairs. Gradio's form
+    says only "Incorrect credentials", also to the right password inside a wait: the login page
+    says why that can be."""
+    throttle = LoginThrottle(accounts, **options)
+    wait = f"{throttle.base_s:g} second" + ("" if throttle.base_s == 1 else "s")
+    return {"auth": throttle, "app_kwargs": {"middleware": [Middleware(ClientAddress)]},
+            "auth_message": (f"After {throttle.free_tries} wrong passwords for a name or from an address, each "
+                             f"further login there waits ({wait}, doubling, up to {throttle.max_wait_s / 60:g} "
+                             "minutes), and a login inside the wait is refused even with the right password.")}
