@@ -41,8 +41,9 @@ def why_not(deal: Deal, estimate: Estimate, threshold: float) -> str:
     if estimate.thin:
         return f"the estimate rests on thin evidence ({estimate.thin})"
     if deal.claimed_price is not None and deal.claimed_price - deal.price <= threshold:
-        return (f"the seller's own regular price {money(deal.claimed_price)} is not {money(threshold)} "
-                f"above the price {money(deal.price)}")
+        return (f"the seller's own regular price {money(deal.claimed_price)} is only "
+                f"{money(deal.claimed_price - deal.price)} above the price {money(deal.price)}, under the "
+                f"{money(threshold)} threshold")
     if estimate.value - deal.price <= threshold:
         return f"estimated {money(estimate.value)}: not {money(threshold)} above the price {money(deal.price)}"
     if estimate.low is not None and deal.price >= estimate.low:

@@ -75,7 +75,8 @@ def test_a_deal_the_seller_lists_within_the_threshold_never_qualifies():
                  claimed_price=70)
     sure = Estimate(agent="e", value=220, low=90, high=550)
     assert qualify(shoes, sure, 50) is None
-    assert "seller's own regular price $70.00" in why_not(shoes, sure, 50)
+    assert why_not(shoes, sure, 50) == ("the seller's own regular price $70.00 is only $44.00 above the price "
+                                        "$26.00, under the $50.00 threshold")
     assert qualify(shoes.model_copy(update={"claimed_price": 130}), sure, 50) is not None
     assert qualify(shoes.model_copy(update={"claimed_price": None}), sure, 50) is not None
 
