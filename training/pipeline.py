@@ -104,10 +104,11 @@ def build_store(settings: Settings, embedder: Embedder | None = None, *, rebuild
     """Add the training split to the store (skipping what is there); returns the number added.
     With `ray_address`, the embedding runs on that Ray cluster (training/distributed.py)."""
     store = open_store(settings, embedder or make_embedder(settings))
-    if not rebuild and not store.fits_embedder() and store.count():
-        log(f"vector store: holds {store.built_with} vectors, embedding is now {store.embedder.key}: rebuilding")
+    if not store.fits_embedder():  # built with another embedding (or empty, made for one)
+        if store.count() and not rebuild:
+            log(f"vector store: holds {store.built_with} vectors, embedding is now {store.embedder.key}: rebuilding")
         rebuild = True
-    if rebuild or not store.fits_embedder():
+    if rebuild:
         store.reset()
     items = dense_items(data.load_split(settings.split_dir, "train"))
     weights = prior_weights(settings, items)
