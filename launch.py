@@ -106,6 +106,8 @@ def run_app(
             ui.digest.start(saved.digest_hour)
         except ValueError as err:
             console.print(f"the daily digest is off: {err}")
+    for name, why in ui.services.loaded_pricers[1].items():  # loaded now, not on the first question
+        console.print(f"the {name} agent is not used: {why}", highlight=False, markup=False)
     login = throttled_login(credentials) if credentials else None
     serve(ui.build(mcp=mcp), auth=credentials, mcp=mcp, login=login, server_name=host, server_port=port,
           share=share, footer_links=["api"], show_error=True).block_thread()

@@ -16,7 +16,7 @@ from agents.memory import Memory
 from agents.messaging import MessagingAgent, Notifier
 from agents.pages import PageReader
 from agents.price_history import OfferGroups
-from agents.pricing import main_pricer, make_embedder, pricers
+from agents.pricing import load_pricers, main_pricer, make_embedder
 from agents.scanner import Scanner
 from agents.settings_store import RunSettings, SettingsStore
 from agents.watchlist import Watchlist
@@ -54,8 +54,13 @@ class Services:
         return self._get("embedder", lambda: make_embedder(self.settings))
 
     @cached_property
+    def loaded_pricers(self) -> tuple[dict[str, Pricer], dict[str, str]]:
+        """The pricing agents that load, and why each other one does not."""
+        return load_pricers(self.settings, self.embedder)
+
+    @cached_property
     def pricers(self) -> dict[str, Pricer]:
-        return self._get("pricers", lambda: pricers(self.settings, self.embedder))
+        return self._get("pricers", lambda: self.loaded_pricers[0])
 
     @cached_property
     def pricer(self) -> Pricer:

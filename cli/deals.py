@@ -29,7 +29,7 @@ def price(
     """Say what a product is worth: each agent's estimate, the ensemble and its interval."""
     from rich.markup import escape
 
-    from agents.pricing import price_report, pricers
+    from agents.pricing import load_pricers, price_report
     from agents.pricing.text import DescriptionError
 
     if batch is not None:
@@ -40,8 +40,10 @@ def price(
     if not description:
         fail("say what to price: a description, '-' for standard input, or --batch FILE")
     text = sys.stdin.read() if description == "-" else description
+    found, missing = load_pricers(settings())
+    say_missing(missing)
     try:
-        report = price_report(text, pricers(settings()))
+        report = price_report(text, found)
     except (DescriptionError, ValueError) as err:
         fail(str(err))
     if json_out:
@@ -60,9 +62,16 @@ def price(
     for n in shown:
         out.print(f"  ${n.price:>9,.2f}  {n.similarity:.2f}  {escape(n.title[:90])}")
 
+def say_missing(missing: dict[str, str]) -> None:
+    """Why each agent that did not load is left out (on stderr): an estimate made without the
+    forest or the vector store should not pass for one made with them."""
+    for name, why in missing.items():
+        console.print(f"the {name} agent is not used: {why}", highlight=False, markup=False, style="dim")
+
+
 def price_batch(path: Path, ray_address: str | None) -> None:
     """One JSON line per non-empty line of `path`: {"description", "estimate"} or {"description", "error"}."""
-    from agents.pricing import main_pricer, pricers
+    from agents.pricing import load_pricers, main_pricer
     from training.distributed import ScaleError, price_answer, price_on_ray
 
     try:
@@ -75,8 +84,10 @@ def price_batch(path: Path, ray_address: str | None) -> None:
         except ScaleError as err:
             fail(str(err))
     else:
+        found, missing = load_pricers(settings())
+        say_missing(missing)
         try:
-            pricer = main_pricer(pricers(settings()))
+            pricer = main_pricer(found)
         except ValueError as err:
             fail(str(err))
         answers = [price_answer(pricer, text) for text in texts]

@@ -62,6 +62,33 @@ def _clean(text: str) -> str:
     return " ".join(text[:MAX_CHARS].split())
 
 
+LEGACY_EMBEDDER = "all-MiniLM-L6-v2/default"  # what stores and forests saved before the key was recorded hold
+
+
+def _settings_of(key: str) -> tuple[str, str] | None:
+    """(DEALSCOUT_EMBEDDINGS, DEALSCOUT_EMBEDDING_TOKENS) that embed as `key` today, if any do."""
+    model, *backend, tokens = key.split("/") if "/" in key else ("", "")
+    if model != "all-MiniLM-L6-v2" or backend not in ([], [EXPORT]):
+        return None
+    return ("onnx" if backend else "torch", str(DEFAULT_SEQ_LENGTH) if tokens == "default" else tokens)
+
+
+def embedding_mismatch(what: str, built: str, wanted: str) -> str:
+    """Why `what` (vectors or a model fitted on them) cannot answer questions embedded as `wanted`,
+    in plain words, and the two ways out."""
+    def words(key: str) -> str:
+        found = _settings_of(key)
+        if found is None:
+            return f"the embedding {key}"
+        return f"MiniLM on {'ONNX Runtime int8' if found[0] == 'onnx' else 'torch'} reading {found[1]} tokens"
+
+    back = _settings_of(built)
+    as_built = (f", or set DEALSCOUT_EMBEDDINGS={back[0]} DEALSCOUT_EMBEDDING_TOKENS={back[1]} to use it as built"
+                if back else "")
+    return (f"{what} was built with {words(built)} but questions are now embedded with {words(wanted)}: "
+            f"run `launch.py train all` to rebuild the vector store and refit the forest and ensemble{as_built}")
+
+
 class EmbeddingCache:
     """Vectors keyed by a hash of (model key, text), in one SQLite file safe to share."""
 

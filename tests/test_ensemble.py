@@ -187,6 +187,13 @@ def test_train_all_then_price_from_the_cli(tmp_path: Path, monkeypatch) -> None:
     # Another embedding (here: fewer tokens) makes the store's and the forest's vectors stale: the
     # next build redoes them, and the ensemble over them, instead of answering with mixed vectors.
     monkeypatch.setenv("DEALSCOUT_EMBEDDING_TOKENS", "64")
+    stale = runner.invoke(app, ["price", "<p>Cordless drill, 20V, two batteries</p>", "--json"])
+    assert stale.exit_code == 0, stale.output  # what did load answers, and says what did not
+    assert {"frontier", "forest"}.isdisjoint(json.loads(stale.stdout))
+    assert ("the frontier agent is not used: the vector store was built with MiniLM on ONNX Runtime int8 reading "
+            "128 tokens but questions are now embedded with MiniLM on ONNX Runtime int8 reading 64 tokens: run "
+            "`launch.py train all`") in stale.stderr, stale.stderr
+    assert "the forest agent is not used: the forest" in stale.stderr and "TOKENS=128 to use it as built" in stale.stderr
     switched = runner.invoke(app, ["train", "all"])
     assert switched.exit_code == 0, switched.output
     assert "rebuilding" in switched.output and "forest: kept" in switched.output, switched.output

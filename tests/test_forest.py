@@ -84,7 +84,7 @@ def test_odd_input(fitted) -> None:
 
 def test_refuses_other_embeddings_and_broken_files(fitted, tmp_path) -> None:
     models_dir, _ = fitted
-    with pytest.raises(ValueError, match="train forest"):
+    with pytest.raises(ValueError, match="forest .* was built with the embedding bag-of-words .* `launch.py train all`"):
         ForestAgent.load(models_dir / FOREST_FILE, Embedder())
     broken = tmp_path / FOREST_FILE
     broken.write_bytes(b"not a model")

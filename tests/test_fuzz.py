@@ -322,7 +322,7 @@ def test_the_price_command_answers_or_fails_in_one_line(text, as_json):
     import launch
 
     count("price CLI")
-    with mock.patch("agents.pricing.pricers", lambda settings, embedder=None: {"forest": EchoPricer()}), \
+    with mock.patch("agents.pricing.load_pricers", lambda settings, embedder=None: ({"forest": EchoPricer()}, {})), \
             mock.patch.dict(os.environ, {"DEALSCOUT_DATA_DIR": tempfile.gettempdir()}):
         run = CliRunner().invoke(launch.app, ["price", *(["--json"] if as_json else []), "--", text])
     assert run.exception is None or isinstance(run.exception, SystemExit), run.exception
@@ -345,7 +345,7 @@ def test_the_price_command_prints_a_catalogue_title_with_brackets():
             found.evidence[0].title = "Cable [/w adapter] 2 m"
             return found
 
-    with mock.patch("agents.pricing.pricers", lambda settings, embedder=None: {"forest": Bracketed()}):
+    with mock.patch("agents.pricing.load_pricers", lambda settings, embedder=None: ({"forest": Bracketed()}, {})):
         run = CliRunner().invoke(launch.app, ["price", "USB cable"])
     assert run.exit_code == 0 and "Cable [/w adapter] 2 m" in run.output
 

@@ -16,7 +16,7 @@ def run(*args: str):
 
 
 def test_a_batch_file_is_priced_line_by_line(tmp_path, monkeypatch):
-    monkeypatch.setattr("agents.pricing.pricers", lambda settings: {"ensemble": StrictKeywordPricer()})
+    monkeypatch.setattr("agents.pricing.load_pricers", lambda settings: ({"ensemble": StrictKeywordPricer()}, {}))
     backlog = tmp_path / "backlog.txt"
     backlog.write_text("Sony WH-1000XM5 wireless headphones\n\n   \nAnker 737 USB-C charger 120W\n", encoding="utf-8")
     result = run("price", "--batch", str(backlog))
@@ -32,7 +32,8 @@ def test_misuse_is_one_clear_line(tmp_path, monkeypatch):
     assert "say what to price" in run("price").output
     missing = run("price", "--batch", str(tmp_path / "nope.txt"))
     assert missing.exit_code == 1 and "cannot read" in missing.output and "Traceback" not in missing.output
-    monkeypatch.setattr("agents.pricing.pricers", lambda settings: {})
+    monkeypatch.setattr("agents.pricing.load_pricers", lambda settings: ({}, {"forest": "no forest model: run `launch.py train forest`"}))
     (tmp_path / "one.txt").write_text("a drill\n", encoding="utf-8")
     nothing = run("price", "--batch", str(tmp_path / "one.txt"))
     assert nothing.exit_code == 1 and "no pricing agent is built yet" in nothing.output
+    assert "the forest agent is not used: no forest model: run `launch.py train forest`" in nothing.stderr

@@ -21,7 +21,15 @@ from models.config import Settings  # noqa: E402
 from models.embeddings import Embedder  # noqa: E402
 from models.types import Item  # noqa: E402
 from tests.running_app import free_port  # noqa: E402
-from training.distributed import EmbedBatch, ScaleError, build_store_on_ray, connect  # noqa: E402
+from agents.pricing import main_pricer, pricers  # noqa: E402
+from training.distributed import (  # noqa: E402
+    EmbedBatch,
+    ScaleError,
+    build_store_on_ray,
+    connect,
+    price_answer,
+    price_on_ray,
+)
 from vectorstore.store import VectorStore  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -139,6 +147,28 @@ def test_distributed_build_matches_local_survives_a_killed_worker_and_resumes(tm
     for item_id, vector in expected.items():
         assert np.allclose(got[item_id], vector, atol=1e-5), item_id
     assert build_store_on_ray(remote, ITEMS, None, settings, ray_address).done == 0  # nothing left to do
+
+
+def test_a_backlog_priced_on_the_cluster_answers_as_it_would_locally(tmp_path, chroma_url, ray_address):
+    settings = Settings(_env_file=None, data_dir=tmp_path, chroma_url=chroma_url)
+    remote = VectorStore.from_settings(Embedder(), settings)
+    build_store_on_ray(remote, ITEMS, None, settings, ray_address)  # a no-op after the test above
+    backlog = ["robot vacuum with self-emptying base", "<p> </p>", "ceramic brake pads, front axle"]
+
+    answers, run = price_on_ray(ray_address, backlog, settings)
+
+    assert run.done == 3 and run.per_s > 0
+    local = main_pricer(pricers(settings))
+    assert local.name == "frontier"  # the agent the store makes: no forest or ensemble here
+    for text, answer in zip(backlog, answers, strict=True):
+        expected = price_answer(local, text)
+        if "error" in expected:
+            assert answer == expected
+        else:
+            assert answer["estimate"]["value"] == pytest.approx(expected["estimate"]["value"], rel=1e-4)
+            assert [n["title"] for n in answer["estimate"]["evidence"]] == \
+                [n["title"] for n in expected["estimate"]["evidence"]]
+    assert "error" in answers[1] and answers[0]["estimate"]["value"] > 0
 
 
 def test_an_unreachable_cluster_is_one_clear_sentence(monkeypatch):

@@ -93,7 +93,9 @@ def test_a_store_answers_only_the_embedding_that_built_it(store: VectorStore, tm
     assert store.built_with == store.embedder.key == "all-MiniLM-L6-v2/onnx-int8-fused/128"
     other = VectorStore.open(Embedder(max_seq_length=32), chroma_dir=tmp_path / "chroma")
     assert not other.fits_embedder()
-    with pytest.raises(StoreError, match="holds all-MiniLM-L6-v2/onnx-int8-fused/128 vectors .* rebuild it"):
+    with pytest.raises(StoreError, match=r"built with MiniLM on ONNX Runtime int8 reading 128 tokens but questions are now "
+                       r"embedded with MiniLM on ONNX Runtime int8 reading 32 tokens: run `launch.py train "
+                       r"all` .*, or set DEALSCOUT_EMBEDDINGS=onnx DEALSCOUT_EMBEDDING_TOKENS=128 to use it as built"):
         other.query("guitar strings")
     with pytest.raises(StoreError, match="rebuild"):  # nor are other vectors added beside them
         other.build(make_items(8), progress=False)
@@ -117,7 +119,8 @@ def test_a_store_from_before_the_key_was_recorded_is_read_as_torch(embedder: Emb
     old.add(ids=[item_id(i) for i in items], embeddings=torch.embed([i.text for i in items]),
             metadatas=[{"price": i.price, "category": i.category, "title": i.title} for i in items])
     assert VectorStore(client, torch).query(items[1].text, k=1)[0].title == items[1].title
-    with pytest.raises(StoreError, match="holds all-MiniLM-L6-v2/default vectors .* rebuild"):
+    with pytest.raises(StoreError, match="built with MiniLM on torch reading 256 tokens .* "
+                       "DEALSCOUT_EMBEDDINGS=torch DEALSCOUT_EMBEDDING_TOKENS=256"):
         VectorStore(client, embedder).query("strings")
 
 

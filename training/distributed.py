@@ -135,9 +135,7 @@ def price_on_ray(address: str, texts: Sequence[str], settings: Settings) -> tupl
     """Each text's price_answer, in the order given, priced on the cluster."""
     started = time.perf_counter()
     ray = connect(address)
-    pool = _pool(ray)
-    pool.pop("num_gpus", None)  # the pricers run on CPUs
-    pool.setdefault("num_cpus", 1)
+    pool = _pool(ray, use_gpus=False)  # the pricers run on CPUs
     shared = {"data_dir": str(settings.data_dir.resolve()), "chroma_url": settings.chroma_url,
               "embeddings": settings.embeddings, "embedding_tokens": settings.embedding_tokens}
     data = ray.data.from_items([{"row": n, "text": t} for n, t in enumerate(texts)])

@@ -15,11 +15,10 @@ from urllib.parse import urlparse
 import numpy as np
 
 from models.config import Settings
-from models.embeddings import Embedder
+from models.embeddings import LEGACY_EMBEDDER, Embedder, embedding_mismatch
 from models.types import Item, Neighbour
 
 COLLECTION = "catalogue"
-LEGACY_EMBEDDER = "all-MiniLM-L6-v2/default"  # what stores built before the key was recorded hold
 BUILD_BATCH = 256
 QUERY_BATCH = 256
 
@@ -99,10 +98,7 @@ class VectorStore:
     def check_embedder(self) -> None:
         """Vectors of another embedding (backend, tokens read) would answer, wrongly: refuse."""
         if not self._embedder_checked and not self.fits_embedder():
-            raise StoreError(
-                f"the vector store holds {self.built_with} vectors but questions are embedded as "
-                f"{self.embedder.key}: rebuild it with `launch.py train store --rebuild` (or set "
-                "DEALSCOUT_EMBEDDINGS / DEALSCOUT_EMBEDDING_TOKENS back to what built it)")
+            raise StoreError(embedding_mismatch("the vector store", self.built_with, self.embedder.key))
         self._embedder_checked = True
 
     def count(self) -> int:

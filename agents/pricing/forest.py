@@ -12,7 +12,7 @@ from typing import Any
 import joblib
 
 from agents.pricing.regression import RegressionPricer
-from models.embeddings import Embedder
+from models.embeddings import LEGACY_EMBEDDER, Embedder, embedding_mismatch
 
 
 def fitted_embedder(path: Path) -> str | None:
@@ -41,9 +41,9 @@ class ForestAgent(RegressionPricer):
         except Exception as err:  # a truncated or foreign file: say which, not a pickle traceback
             raise ValueError(f"cannot load the forest model {path}: {err}; "
                              "rebuild it with `launch.py train forest`") from err
-        if saved.get("embedder") != embedder.key:
-            raise ValueError(f"{path} was fitted on {saved.get('embedder')} embeddings, not "
-                             f"{embedder.key}; rebuild it with `launch.py train forest`")
+        built = saved.get("embedder") or LEGACY_EMBEDDER
+        if built != embedder.key:
+            raise ValueError(embedding_mismatch(f"the forest {path}", built, embedder.key))
         return cls(saved["model"], embedder, saved.get("kind", ""))
 
     def predict_log(self, texts: list[str]) -> list[float]:
