@@ -17,11 +17,11 @@ import pytest
 
 ray = pytest.importorskip("ray", reason="the scale extra (pip install .[scale]) is not installed")
 
+from agents.pricing import main_pricer, pricers  # noqa: E402
 from models.config import Settings  # noqa: E402
 from models.embeddings import Embedder  # noqa: E402
 from models.types import Item  # noqa: E402
 from tests.running_app import free_port  # noqa: E402
-from agents.pricing import main_pricer, pricers  # noqa: E402
 from training.distributed import (  # noqa: E402
     EmbedBatch,
     ScaleError,
