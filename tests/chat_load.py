@@ -24,7 +24,8 @@ KIND_MESSAGES: dict[str, list[str]] = {
     "price": [f"what is this worth: {p}" for p in PRODUCTS],
     "scan-list": ["show me the best deals under $200", "best deals", "list the deals you found",
                   "show me deals under $500", "what deals did you find"],
-    "small talk": ["hello there", "thanks a lot", "who are you", "what can you do", "hi, how are you?"],
+    # Three recognised (a fixed answer), two for the local model (or the help text when it is busy).
+    "small talk": ["hello there", "tell me a joke", "who are you", "do you like cats?", "thanks a lot"],
 }
 KIND_ANSWERS = {"price": ("Worth about", "rough guess"), "scan-list": ("below worth", "No deals"),
                 "small talk": ("DealScout", "welcome", "I can value", "Doing well")}

@@ -53,6 +53,10 @@ class HeldModel:
     ("what can you do", HELP),
     ("help", HELP),
     ("how do I use this?", HELP),
+    ("can you help me?", HELP),
+    ("could you help me out please", HELP),
+    ("I need some help", HELP),
+    ("where do I start?", HELP),
     ("hello, how are you today?", "Doing well, thanks"),
 ])
 def test_recognised_small_talk_gets_a_fixed_answer_without_the_model(message, starts):
@@ -64,6 +68,7 @@ def test_recognised_small_talk_gets_a_fixed_answer_without_the_model(message, st
 
 @pytest.mark.parametrize("message", ["tell me something funny", "hello, is the Sony XM5 any good?",
                                      "who are you voting for", "thanks but the drill was $90 at Lowe's",
+                                     "can you help me find a cheap TV", "help me choose a laptop",
                                      "hi " * 20, ""])
 def test_anything_else_is_not_recognised(message):
     assert canned_reply(message) is None
@@ -87,7 +92,7 @@ def test_a_hosted_model_answers_all_small_talk():
 
 def test_the_cap_and_the_time_limit_fall_back_to_the_help_text():
     model = HeldModel()
-    talk = SmallTalk(ModelGate(cap=1, time_limit_s=0.2))
+    talk = SmallTalk(ModelGate(cap=1, time_limit_s=0.2, slot_wait_s=0.2))
     # The model never answers within the limit (it waits for the test): the help text answers.
     assert talk.answer(model, "tell me something funny") == HELP
     assert model.entered.wait(timeout=30)
@@ -96,7 +101,7 @@ def test_the_cap_and_the_time_limit_fall_back_to_the_help_text():
     assert talk.answer(model, "write me a poem") == HELP
     assert model.calls == 1
     model.release.set()
-    talk.gate.time_limit_s = 60  # time enough for the slot to come back, however busy the machine
+    talk.gate.time_limit_s = talk.gate.slot_wait_s = 60  # time for the slot to come back, however busy the machine
     assert talk.answer(model, "write me a poem").startswith("Ha, a joke about prices.")
     assert model.calls == 2
 

@@ -13,6 +13,7 @@ artifacts) at the same path, e.g. on a shared disk.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -25,8 +26,8 @@ from models.types import Item
 from vectorstore.store import VectorStore, item_weights
 
 BATCH = 64  # texts per actor call: large enough to amortise the hop, small enough to retry cheaply
-# A dead actor is restarted and its batch retried, however often: a batch is safe to redo.
-RESTARTS = {"max_restarts": -1, "max_task_retries": -1}
+# Ray Data restarts a dead actor and retries its batch, however often (its default; a batch is
+# safe to redo): tests/test_ray_build.py kills one mid-build.
 
 
 class ScaleError(RuntimeError):
@@ -78,6 +79,7 @@ class RayRun:
 def connect(address: str) -> Any:
     try:
         import ray
+        import ray.data
     except ImportError:
         raise ScaleError("Ray is not installed: `pip install .[scale]` (or `pip install 'ray[data]'`)") from None
     if not ray.is_initialized():
@@ -85,6 +87,10 @@ def connect(address: str) -> Any:
             ray.init(address=address, logging_level="ERROR", log_to_driver=False)
         except (ConnectionError, RuntimeError, ValueError) as err:
             raise ScaleError(f"cannot reach the Ray cluster at {address}: {str(err).splitlines()[0]}") from None
+    # The command reports its own progress: not Ray Data's bars, plan dumps and INFO lines too.
+    context = ray.data.DataContext.get_current()
+    context.enable_progress_bars = context.print_on_execution_start = False
+    logging.getLogger("ray.data").setLevel(logging.ERROR)
     return ray
 
 
@@ -93,8 +99,8 @@ def _pool(ray: Any, use_gpus: bool) -> dict[str, Any]:
     resources = ray.cluster_resources()
     gpus, cpus = int(resources.get("GPU", 0)), int(resources.get("CPU", 1))
     if gpus and use_gpus:
-        return {"concurrency": (1, gpus), "num_gpus": 1}
-    return {"concurrency": (1, max(1, cpus)), "num_cpus": 1}
+        return {"compute": ray.data.ActorPoolStrategy(min_size=1, max_size=gpus), "num_gpus": 1}
+    return {"compute": ray.data.ActorPoolStrategy(min_size=1, max_size=max(1, cpus)), "num_cpus": 1}
 
 
 def embed_on_ray(address: str, rows: Sequence[tuple[str, str]], settings: Settings, *,
@@ -108,7 +114,7 @@ def embed_on_ray(address: str, rows: Sequence[tuple[str, str]], settings: Settin
     vectors = data.map_batches(actor, batch_size=BATCH, batch_format="numpy",
                                fn_constructor_kwargs={"backend": settings.embeddings, "device": device,
                                                       "tokens": settings.embedding_tokens},
-                               **pool, **RESTARTS)
+                               **pool)
     for batch in vectors.iter_batches(batch_size=None, batch_format="numpy"):
         yield [str(i) for i in batch["id"]], np.stack(batch["vector"]).astype(np.float32)
 
@@ -141,7 +147,7 @@ def price_on_ray(address: str, texts: Sequence[str], settings: Settings) -> tupl
     data = ray.data.from_items([{"row": n, "text": t} for n, t in enumerate(texts)])
     out: list[dict[str, Any]] = [{} for _ in texts]
     priced = data.map_batches(PriceBatch, batch_size=BATCH, batch_format="numpy",
-                              fn_constructor_kwargs={"settings": shared}, **pool, **RESTARTS)
+                              fn_constructor_kwargs={"settings": shared}, **pool)
     for batch in priced.iter_batches(batch_size=None, batch_format="numpy"):
         for row, answer in zip(batch["row"], batch["answer"], strict=True):
             out[int(row)] = json.loads(str(answer))

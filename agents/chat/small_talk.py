@@ -3,8 +3,10 @@
 The local default model generates in this process, on the CPUs every other user's request needs,
 one reply at a time, and a 135M model says little worth the wait. So with it, what we can
 recognise gets a short fixed answer, and only the rest goes to the model: a few replies at once
-(`cap`), each waited for at most `time_limit_s`, after which the help text answers instead. A
-hosted model answers all small talk itself.
+(`cap`); a caller that finds them all busy waits `slot_wait_s` at most, and no reply is waited for
+longer than `time_limit_s`, after which the help text answers instead (the model alone answers in
+~0.5 s on 2 cores, so under load a user gets the help text in well under 2 s rather than a place
+in a queue). A hosted model answers all small talk itself.
 """
 
 from __future__ import annotations
@@ -28,13 +30,17 @@ HELP = ("I can value a product (\"what is this worth: Sony WH-1000XM5 headphones
         "(\"notify me about the headphones\") and explain an estimate (\"explain that estimate\").")
 
 CAP = 1  # llama.cpp answers one call at a time anyway; more waiting callers only queue longer
-TIME_LIMIT_S = 4.0
+TIME_LIMIT_S = 1.5
+SLOT_WAIT_S = 0.25
+MAX_TOKENS = 60  # two short sentences, all of a reply that is kept
 MAX_WORDS = 12  # a longer message says more than hello: the model reads it
 
 _NAME = r"(?:\s+(?:there|dealscout|friend|all|everyone|again))?"
 _KINDS: list[tuple[str, re.Pattern[str]]] = [
     ("help", re.compile(
-        r"help(?:\s+me)?(?:\s+please)?|what\s+(?:can|could)\s+(?:you|u)\s+do(?:\s+for\s+me)?"
+        r"(?:(?:can|could|would)\s+(?:you|u)\s+)?help(?:\s+me)?(?:\s+out)?(?:\s+please)?"
+        r"|i\s+(?:need|want)\s+(?:some\s+)?help|(?:how\s+do\s+i|where\s+do\s+i)\s+(?:start|begin)"
+        r"|what\s+(?:can|could)\s+(?:you|u)\s+do(?:\s+for\s+me)?"
         r"|what\s+(?:do\s+you\s+do|are\s+you\s+(?:able\s+to\s+do|for|good\s+at))"
         r"|how\s+(?:do\s+i|can\s+i|to)\s+use\s+(?:this|you|it|dealscout)|how\s+does\s+(?:this|it)\s+work"
         r"|what\s+(?:are\s+)?(?:your|the)\s+(?:commands|options|features)")),
@@ -85,17 +91,18 @@ T = TypeVar("T")
 
 
 class ModelGate:
-    """At most `cap` calls at once; a caller waits at most `time_limit_s` for a free slot and its
-    answer together, then gets None. A call past the limit finishes in the background, still
-    holding its slot, so the cap bounds the work in flight, not just the waiting."""
+    """At most `cap` calls at once; a caller waits at most `slot_wait_s` for a free slot and
+    `time_limit_s` for the slot and its answer together, then gets None. A call past the limit
+    finishes in the background, still holding its slot, so the cap bounds the work in flight,
+    not just the waiting."""
 
-    def __init__(self, cap: int = CAP, time_limit_s: float = TIME_LIMIT_S):
-        self.time_limit_s = time_limit_s
+    def __init__(self, cap: int = CAP, time_limit_s: float = TIME_LIMIT_S, slot_wait_s: float = SLOT_WAIT_S):
+        self.time_limit_s, self.slot_wait_s = time_limit_s, slot_wait_s
         self._slots = threading.BoundedSemaphore(cap)
 
     def call(self, fn: Callable[[], T]) -> T | None:
         deadline = time.monotonic() + self.time_limit_s
-        if not self._slots.acquire(timeout=self.time_limit_s):
+        if not self._slots.acquire(timeout=min(self.slot_wait_s, self.time_limit_s)):
             return None
         answer: Future[T] = Future()
 
@@ -135,7 +142,7 @@ class SmallTalk:
 
 def _ask(llm: ChatModel, message: str) -> str:
     return llm.chat([Message(role="system", content=SMALL_TALK_PROMPT),
-                     Message(role="user", content=message[:2000])], max_tokens=80).content
+                     Message(role="user", content=message[:2000])], max_tokens=MAX_TOKENS).content
 
 
 def _first_sentences(reply: str) -> str:
