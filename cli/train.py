@@ -118,10 +118,11 @@ def train_store(rebuild: Annotated[bool, typer.Option(help="Drop the store and b
     """Embed the training split into the vector store (resumes where a killed build stopped)."""
     from training.distributed import ScaleError
     from training.pipeline import build_store
+    from vectorstore.store import StoreError
 
     try:
         build_store(settings(), rebuild=rebuild, log=console.print, ray_address=ray)
-    except (ValueError, ScaleError) as err:
+    except (ValueError, ScaleError, StoreError) as err:
         fail(str(err))
 
 

@@ -37,3 +37,11 @@ def test_misuse_is_one_clear_line(tmp_path, monkeypatch):
     nothing = run("price", "--batch", str(tmp_path / "one.txt"))
     assert nothing.exit_code == 1 and "no pricing agent is built yet" in nothing.output
     assert "the forest agent is not used: no forest model: run `launch.py train forest`" in nothing.stderr
+
+
+def test_train_store_against_a_dead_chroma_server_is_one_clear_line(tmp_path, monkeypatch):
+    monkeypatch.setenv("DEALSCOUT_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("DEALSCOUT_CHROMA_URL", "http://127.0.0.1:1")
+    result = run("train", "store")
+    assert result.exit_code == 1 and "cannot reach the Chroma server at http://127.0.0.1:1" in result.output
+    assert "Traceback" not in result.output
