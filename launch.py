@@ -92,6 +92,7 @@ def run_app(
         fail("a share link, MCP server or non-loopback --host is reachable by others: "
              "add --auth user:password")
     from agents.wiring import Services
+    from cli.deals import say_missing
     from ui.app import DealScoutApp
     from ui.login import throttled_login
     from ui.mcp_server import serve
@@ -106,8 +107,7 @@ def run_app(
             ui.digest.start(saved.digest_hour)
         except ValueError as err:
             console.print(f"the daily digest is off: {err}")
-    for name, why in ui.services.loaded_pricers[1].items():  # loaded now, not on the first question
-        console.print(f"the {name} agent is not used: {why}", highlight=False, markup=False)
+    say_missing(ui.services.loaded_pricers[1])  # the pricers load now, not on the first question
     login = throttled_login(credentials) if credentials else None
     serve(ui.build(mcp=mcp), auth=credentials, mcp=mcp, login=login, server_name=host, server_port=port,
           share=share, footer_links=["api"], show_error=True).block_thread()
